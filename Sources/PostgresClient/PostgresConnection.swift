@@ -1,0 +1,405 @@
+import CLibPQ
+import Foundation
+
+/// One libpq connection. Every method blocks the calling thread: call them
+/// only from the pool's database threads (inside `PostgresPool.withConnection`
+/// and friends) or from a thread of your own, never from Swift's cooperative
+/// pool or a NIO event loop.
+///
+/// `@unchecked Sendable`: the pool hands a connection to exactly one task at
+/// a time (checkout/checkin under its lock), and that task uses it on one
+/// database thread; the connection is never touched concurrently.
+public final class PostgresConnection: @unchecked Sendable {
+    private var handle: OpaquePointer?
+    let conninfo: String
+    /// Statements sent since the pool last handed this connection out; the
+    /// pool retries on a fresh connection only when the very first one failed
+    /// because the connection was dead.
+    var statementsSinceCheckout = 0
+
+    private init(handle: OpaquePointer, conninfo: String) {
+        self.handle = handle
+        self.conninfo = conninfo
+    }
+
+    deinit {
+        if let handle { PQfinish(handle) }
+    }
+
+    /// Checks a `DATABASE_URL` (URI or `key=value` conninfo) without
+    /// connecting.
+    public static func validate(conninfo: String) throws {
+        var errorMessage: UnsafeMutablePointer<CChar>?
+        guard let options = PQconninfoParse(conninfo, &errorMessage) else {
+            var message = "not a libpq URI or key=value string"
+            if let errorMessage {
+                message = PostgresError.oneLine(String(cString: errorMessage))
+                PQfreemem(errorMessage)
+            }
+            throw PostgresError(kind: .invalidConnectionString, message: message)
+        }
+        PQconninfoFree(options)
+    }
+
+    /// Opens a connection. `conninfo` is passed to libpq unchanged (sslmode,
+    /// target_session_attrs and the rest apply); a 10 s connect timeout and
+    /// the application name apply unless the string sets its own.
+    public static func connect(_ conninfo: String) throws -> PostgresConnection {
+        try validate(conninfo: conninfo)
+        let handle = openHandle(conninfo)
+        guard let handle else {
+            throw PostgresError(kind: .connection, message: "out of memory")
+        }
+        guard PQstatus(handle) == CONNECTION_OK else {
+            let message = PostgresError.oneLine(String(cString: PQerrorMessage(handle)))
+            PQfinish(handle)
+            throw PostgresError(kind: .connection, message: message)
+        }
+        silenceNotices(handle)
+        return PostgresConnection(handle: handle, conninfo: conninfo)
+    }
+
+    private static func openHandle(_ conninfo: String) -> OpaquePointer? {
+        // Keywords before "dbname" are defaults: the expanded string wins.
+        let keywords = ["connect_timeout", "fallback_application_name", "dbname"]
+        let values = ["10", "tocsin", conninfo]
+        let cKeywords = keywords.map { strdup($0) } + [nil]
+        let cValues = values.map { strdup($0) } + [nil]
+        defer {
+            cKeywords.forEach { free($0) }
+            cValues.forEach { free($0) }
+        }
+        return cKeywords.withUnsafeBufferPointer { k in
+            cValues.withUnsafeBufferPointer { v in
+                k.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: k.count) { kp in
+                    v.baseAddress!.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: v.count) { vp in
+                        PQconnectdbParams(kp, vp, 1)
+                    }
+                }
+            }
+        }
+    }
+
+    /// NOTICE messages ("relation already exists, skipping") would go to
+    /// stderr by default.
+    private static func silenceNotices(_ handle: OpaquePointer) {
+        PQsetNoticeProcessor(handle, { _, _ in }, nil)
+    }
+
+    /// Replaces a dead connection with a new one to the same server.
+    func reconnect() throws {
+        if let handle { PQfinish(handle) }
+        handle = nil
+        let fresh = try PostgresConnection.connect(conninfo)
+        handle = fresh.handle
+        fresh.handle = nil
+    }
+
+    public func close() {
+        if let handle { PQfinish(handle) }
+        handle = nil
+    }
+
+    /// True when libpq knows the connection is unusable.
+    public var isBroken: Bool {
+        guard let handle else { return true }
+        return PQstatus(handle) != CONNECTION_OK
+    }
+
+    /// True inside a transaction block (also a failed one).
+    public var isInTransaction: Bool {
+        guard let handle else { return false }
+        let status = PQtransactionStatus(handle)
+        return status == PQTRANS_INTRANS || status == PQTRANS_INERROR
+    }
+
+    /// Detects, without a round trip, a connection the server has closed
+    /// while it sat idle (server restart, idle timeout): the socket is then
+    /// readable and libpq sees the end of the stream.
+    func probeIdle() -> Bool {
+        guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
+        let fd = PQsocket(handle)
+        guard fd >= 0 else { return false }
+        var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+        let ready = poll(&pfd, 1, 0)
+        if ready == 0 { return true }
+        if ready < 0 { return false }
+        if PQconsumeInput(handle) == 0 { return false }
+        // Drop anything unsolicited that arrived (e.g. notifications).
+        while let notify = PQnotifies(handle) { PQfreemem(notify) }
+        return PQstatus(handle) == CONNECTION_OK
+    }
+
+    private func liveHandle() throws -> OpaquePointer {
+        guard let handle else {
+            throw PostgresError(kind: .connection, message: "connection is closed")
+        }
+        return handle
+    }
+
+    // MARK: - Statements
+
+    /// Runs one statement with `$n` parameters and returns its rows.
+    @discardableResult
+    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+        let handle = try liveHandle()
+        statementsSinceCheckout += 1
+        let texts = parameters.map { $0.postgresText }
+        let cValues: [UnsafeMutablePointer<CChar>?] = texts.map { $0.map { strdup($0) } ?? nil }
+        defer { cValues.forEach { free($0) } }
+        let result = cValues.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+            buffer.baseAddress.map { base in
+                base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { values in
+                    PQexecParams(handle, sql, Int32(buffer.count), nil, values, nil, nil, 0)
+                }
+            } ?? PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0)
+        }
+        return try consume(result)
+    }
+
+    /// Runs one or more statements without parameters (migration files,
+    /// BEGIN/COMMIT). Never use it with values in the text.
+    public func execute(script sql: String) throws {
+        let handle = try liveHandle()
+        statementsSinceCheckout += 1
+        _ = try consume(PQexec(handle, sql))
+    }
+
+    private func consume(_ result: OpaquePointer?) throws -> PostgresRows {
+        guard let result else {
+            throw connectionError()
+        }
+        defer { PQclear(result) }
+        switch PQresultStatus(result) {
+        case PGRES_TUPLES_OK, PGRES_SINGLE_TUPLE:
+            let rowCount = Int(PQntuples(result))
+            let columnCount = Int(PQnfields(result))
+            var columns: [String] = []
+            columns.reserveCapacity(columnCount)
+            for c in 0..<columnCount {
+                columns.append(String(cString: PQfname(result, Int32(c))))
+            }
+            var values: [String?] = []
+            values.reserveCapacity(rowCount * columnCount)
+            for r in 0..<rowCount {
+                for c in 0..<columnCount {
+                    if PQgetisnull(result, Int32(r), Int32(c)) == 1 {
+                        values.append(nil)
+                    } else {
+                        values.append(String(cString: PQgetvalue(result, Int32(r), Int32(c))))
+                    }
+                }
+            }
+            return PostgresRows(columns: columns, values: values, affectedRows: rowCount)
+        case PGRES_COMMAND_OK, PGRES_EMPTY_QUERY:
+            return PostgresRows(columns: [], values: [], affectedRows: affectedRows(result))
+        default:
+            throw error(from: result)
+        }
+    }
+
+    private func affectedRows(_ result: OpaquePointer) -> Int {
+        Int(String(cString: PQcmdTuples(result))) ?? 0
+    }
+
+    private func connectionError() -> PostgresError {
+        let message = handle.map { PostgresError.oneLine(String(cString: PQerrorMessage($0))) } ?? "connection is closed"
+        return PostgresError(kind: .connection, message: message.isEmpty ? "connection lost" : message)
+    }
+
+    private func error(from result: OpaquePointer) -> PostgresError {
+        if isBroken { return connectionError() }
+        func field(_ code: Character) -> String? {
+            guard let value = PQresultErrorField(result, Int32(code.asciiValue!)) else { return nil }
+            return String(cString: value)
+        }
+        let sqlState = field("C")
+        var message = field("M") ?? PostgresError.oneLine(String(cString: PQresultErrorMessage(result)))
+        message = PostgresError.scrubbed(message: message, sqlState: sqlState)
+        // Class 08 is "connection exception"; 57P01..57P03 are shutdowns.
+        if let sqlState, sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState) {
+            return PostgresError(kind: .connection, message: message, sqlState: sqlState)
+        }
+        return PostgresError(kind: .server, message: message, sqlState: sqlState, constraint: field("n"))
+    }
+
+    // MARK: - COPY
+
+    /// Runs `COPY … FROM STDIN` with the given data (text format unless the
+    /// statement says otherwise) and returns the number of rows copied.
+    @discardableResult
+    public func copyIn(_ sql: String, data: [UInt8]) throws -> Int {
+        let handle = try liveHandle()
+        statementsSinceCheckout += 1
+        guard let start = PQexec(handle, sql) else { throw connectionError() }
+        let startStatus = PQresultStatus(start)
+        if startStatus != PGRES_COPY_IN {
+            defer { PQclear(start) }
+            if startStatus == PGRES_FATAL_ERROR { throw error(from: start) }
+            throw PostgresError(kind: .client, message: "statement did not start COPY FROM STDIN")
+        }
+        PQclear(start)
+        var failed: PostgresError?
+        data.withUnsafeBufferPointer { buffer in
+            let chunk = 1 << 16
+            var offset = 0
+            while offset < buffer.count {
+                let length = min(chunk, buffer.count - offset)
+                let sent = buffer.baseAddress!.advanced(by: offset).withMemoryRebound(to: CChar.self, capacity: length) {
+                    PQputCopyData(handle, $0, Int32(length))
+                }
+                if sent != 1 {
+                    failed = connectionError()
+                    return
+                }
+                offset += length
+            }
+        }
+        if let failed {
+            _ = PQputCopyEnd(handle, "client failed to send data")
+            drainResults(handle)
+            throw failed
+        }
+        guard PQputCopyEnd(handle, nil) == 1 else { throw connectionError() }
+        var rows = 0
+        var firstError: PostgresError?
+        while let result = PQgetResult(handle) {
+            if PQresultStatus(result) == PGRES_COMMAND_OK {
+                rows = affectedRows(result)
+            } else if firstError == nil {
+                firstError = error(from: result)
+            }
+            PQclear(result)
+        }
+        if let firstError { throw firstError }
+        if isBroken { throw connectionError() }
+        return rows
+    }
+
+    private func drainResults(_ handle: OpaquePointer) {
+        while let result = PQgetResult(handle) { PQclear(result) }
+    }
+
+    // MARK: - Transactions and locks
+
+    /// Runs `body` in a transaction: COMMIT when it returns, ROLLBACK when it
+    /// throws (the error is rethrown).
+    public func transaction<T>(
+        isolation: IsolationLevel = .readCommitted,
+        _ body: (PostgresConnection) throws -> T
+    ) throws -> T {
+        try execute(script: isolation == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(isolation.rawValue)")
+        let value: T
+        do {
+            value = try body(self)
+        } catch {
+            if !isBroken { try? execute(script: "ROLLBACK") }
+            throw error
+        }
+        try execute(script: "COMMIT")
+        return value
+    }
+
+    public enum IsolationLevel: String, Sendable {
+        case readCommitted = "READ COMMITTED"
+        case repeatableRead = "REPEATABLE READ"
+        case serializable = "SERIALIZABLE"
+    }
+
+    /// `pg_try_advisory_xact_lock(namespace, id)`: true when this
+    /// transaction now holds the lock. Released at COMMIT or ROLLBACK; must be
+    /// called inside a transaction.
+    public func tryAdvisoryTransactionLock(namespace: Int32, id: Int32) throws -> Bool {
+        let rows = try query("SELECT pg_try_advisory_xact_lock($1::int4, $2::int4) AS locked", [namespace, id])
+        return try rows[0].decode("locked", as: Bool.self)
+    }
+
+    /// `pg_advisory_xact_lock(namespace, id)`: waits for the lock.
+    public func advisoryTransactionLock(namespace: Int32, id: Int32) throws {
+        try query("SELECT pg_advisory_xact_lock($1::int4, $2::int4)", [namespace, id])
+    }
+
+    /// `pg_notify(channel, payload)`: delivered when the transaction commits.
+    public func notify(channel: String, payload: String = "") throws {
+        try query("SELECT pg_notify($1, $2)", [channel, payload])
+    }
+
+    // MARK: - LISTEN support (used by PostgresListener)
+
+    func listen(_ channel: String) throws {
+        let handle = try liveHandle()
+        guard let escaped = PQescapeIdentifier(handle, channel, channel.utf8.count) else {
+            throw connectionError()
+        }
+        defer { PQfreemem(escaped) }
+        try execute(script: "LISTEN " + String(cString: escaped))
+    }
+
+    var socket: Int32 {
+        guard let handle else { return -1 }
+        return PQsocket(handle)
+    }
+
+    /// Reads what the socket has and returns the notifications received.
+    func consumeNotifications() throws -> [PostgresNotification] {
+        let handle = try liveHandle()
+        guard PQconsumeInput(handle) == 1 else { throw connectionError() }
+        var out: [PostgresNotification] = []
+        while let raw = PQnotifies(handle) {
+            let n = raw.pointee
+            out.append(PostgresNotification(
+                channel: String(cString: n.relname),
+                payload: String(cString: n.extra),
+                processID: n.be_pid
+            ))
+            PQfreemem(raw)
+        }
+        if isBroken { throw connectionError() }
+        return out
+    }
+}
+
+/// A notification received on a LISTEN channel.
+public struct PostgresNotification: Sendable, Equatable {
+    public var channel: String
+    public var payload: String
+    public var processID: Int32
+}
+
+/// Builds `COPY … FROM STDIN` text-format data: tab-separated columns,
+/// newline-terminated rows, `\N` for NULL, backslash escapes.
+public struct CopyTextBuilder: Sendable {
+    public private(set) var bytes: [UInt8] = []
+    private var columnInRow = 0
+
+    public init(reservingCapacity capacity: Int = 0) {
+        bytes.reserveCapacity(capacity)
+    }
+
+    public mutating func append(_ value: String?) {
+        if columnInRow > 0 { bytes.append(0x09) }
+        columnInRow += 1
+        guard let value else {
+            bytes.append(0x5C); bytes.append(0x4E)  // \N
+            return
+        }
+        for byte in value.utf8 {
+            switch byte {
+            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
+            case 0x09: bytes.append(0x5C); bytes.append(0x74)
+            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
+            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
+            default: bytes.append(byte)
+            }
+        }
+    }
+
+    public mutating func append(_ value: some PostgresEncodable) {
+        append(value.postgresText)
+    }
+
+    public mutating func endRow() {
+        bytes.append(0x0A)
+        columnInRow = 0
+    }
+}

@@ -1,0 +1,71 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Hummingbird
+import Logging
+import NIOCore
+import ServiceLifecycle
+import TocsinCore
+import TocsinStore
+
+/// Builds the HTTP application. `tocsin serve`/`run` and the tests all go
+/// through here.
+///
+/// - Parameters:
+///   - config: the process configuration.
+///   - store: the database side; when nil one is made from `config` and its
+///     pool is run (and closed last) by the application.
+///   - services: more services to run beside the server (workers in
+///     `tocsin run`). They shut down after the server has drained, in
+///     reverse order.
+///   - onServerRunning: called with the bound port (useful with port 0).
+public func buildApplication(
+    config: Configuration,
+    store: Store? = nil,
+    services: [any Service] = [],
+    logger: Logger,
+    onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
+) throws -> some ApplicationProtocol {
+    var services = services
+    let store = try store ?? {
+        let made = try Store.make(config: config, logger: logger)
+        services.insert(made.pool, at: 0)
+        return made
+    }()
+    let router = buildRouter(config: config, store: store)
+    return Application(
+        router: router,
+        configuration: .init(
+            address: .hostname(config.host, port: config.port),
+            serverName: "tocsin"
+        ),
+        services: services,
+        onServerRunning: { channel in
+            await onServerRunning(channel.localAddress?.port ?? config.port)
+        },
+        logger: logger
+    )
+}
+
+func buildRouter(config: Configuration, store: Store) -> Router<TocsinRequestContext> {
+    let router = Router(context: TocsinRequestContext.self)
+    // Order matters: middleware added before routes wraps them and the
+    // not-found responder.
+    router.add(middleware: RequestIDMiddleware(bodyLimit: config.maxBodyBytes))
+    router.add(middleware: AccessLogMiddleware())
+    router.add(middleware: ErrorMiddleware())
+    router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
+
+    HealthRoutes(store: store).register(on: router)
+
+    let api = router.group("api").add(middleware: AuthMiddleware(keys: store.apiKeys))
+    api.get("whoami") { _, context -> Response in
+        let identity = try context.requireIdentity()
+        struct WhoAmI: Encodable {
+            var name: String
+            var scopes: [String]
+        }
+        return try APIJSON.response(WhoAmI(name: identity.name, scopes: identity.scopes.map(\.rawValue)))
+    }
+    return router
+}

@@ -1,0 +1,125 @@
+import Foundation
+import HTTPTypes
+import NIOCore
+import Foundation
+import Hummingbird
+import Logging
+import TocsinStore
+
+/// Takes the request id from `X-Request-Id` (when it is a sane token) or
+/// makes one, puts it in every log line of the request and in the response.
+struct RequestIDMiddleware: RouterMiddleware {
+    typealias Context = TocsinRequestContext
+    let bodyLimit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        var context = context
+        let id = request.headers[.xRequestID].flatMap(Self.acceptable) ?? Crypto.hex(Crypto.randomBytes(8))
+        context.requestID = id
+        context.bodyLimit = bodyLimit
+        context.logger[metadataKey: "hb.request.id"] = nil
+        context.logger[metadataKey: "request.id"] = .string(id)
+        var response = try await next(request, context)
+        response.headers[.xRequestID] = id
+        return response
+    }
+
+    static func acceptable(_ value: String) -> String? {
+        guard (1...128).contains(value.utf8.count),
+              value.utf8.allSatisfy({ byte in
+                  (byte >= 0x30 && byte <= 0x39) || (byte >= 0x41 && byte <= 0x5A) || (byte >= 0x61 && byte <= 0x7A)
+                      || byte == 0x2D || byte == 0x5F || byte == 0x2E || byte == 0x3A
+              })
+        else { return nil }
+        return value
+    }
+}
+
+/// One log line per request: method, route, status, duration.
+struct AccessLogMiddleware: RouterMiddleware {
+    typealias Context = TocsinRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        let start = ContinuousClock.now
+        let response = try await next(request, context)
+        let elapsed = ContinuousClock.now - start
+        let ms = Double(elapsed.components.seconds) * 1000 + Double(elapsed.components.attoseconds) / 1e15
+        context.logger.info("request", metadata: [
+            "http.method": .string(request.method.rawValue),
+            "http.route": .string(context.endpointPath ?? "NotFound"),
+            "http.status": .stringConvertible(response.status.code),
+            "duration_ms": .string(String(format: "%.2f", ms)),
+        ])
+        return response
+    }
+}
+
+/// Turns every error into the JSON error body. Errors that are not the
+/// client's fault are logged with the request id.
+struct ErrorMiddleware: RouterMiddleware {
+    typealias Context = TocsinRequestContext
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        do {
+            return try await next(request, context)
+        } catch {
+            let apiError = APIError.from(error, requestID: context.requestID)
+            if apiError.status.code >= 500 {
+                context.logger.error("request failed", metadata: ["error": "\(error)"])
+            }
+            return apiError.response()
+        }
+    }
+}
+
+/// Refuses a declared body over the limit before reading it. Bodies without
+/// a length are limited where they are collected.
+struct BodyLimitMiddleware: RouterMiddleware {
+    typealias Context = TocsinRequestContext
+    let limit: Int
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            throw APIError(.contentTooLarge, code: "payload_too_large",
+                           message: "request body of \(length) bytes is larger than the limit of \(limit) bytes")
+        }
+        return try await next(request, context)
+    }
+}
+
+/// Authenticates `/api/…` requests with `Authorization: Bearer <key>`.
+/// Scope checks happen in each route (`context.require(.read)`).
+struct AuthMiddleware: RouterMiddleware {
+    typealias Context = TocsinRequestContext
+    let keys: ApiKeyStore
+
+    func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
+        guard let header = request.headers[.authorization] else {
+            throw Self.unauthorized("missing API key: send Authorization: Bearer <key>")
+        }
+        let parts = header.split(separator: " ", maxSplits: 1)
+        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+            throw Self.unauthorized("malformed Authorization header: expected Bearer <key>")
+        }
+        let key = parts[1].trimmingCharacters(in: .whitespaces)
+        switch try await keys.authenticate(key: key) {
+        case .valid(let record):
+            var context = context
+            context.identity = Identity(keyID: record.id, name: record.name, scopes: record.scopes)
+            context.logger[metadataKey: "api_key"] = .string(record.name)
+            return try await next(request, context)
+        case .revoked:
+            throw Self.unauthorized("this API key has been revoked")
+        case .unknown:
+            throw Self.unauthorized("invalid API key")
+        }
+    }
+
+    static func unauthorized(_ message: String) -> APIError {
+        APIError(.unauthorized, code: "unauthorized", message: message, headers: [.wwwAuthenticate: "Bearer"])
+    }
+}
+
+extension HTTPField.Name {
+    static let xRequestID = Self("X-Request-Id")!
+}

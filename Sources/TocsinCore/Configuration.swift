@@ -1,0 +1,96 @@
+import Foundation
+
+/// Every setting of a Tocsin process. Read from environment variables
+/// (`Configuration.variables` lists them with their defaults); the CLI lets
+/// flags override them.
+public struct Configuration: Sendable, Equatable {
+    public enum LogFormat: String, Sendable, CaseIterable { case json, text }
+
+    public var databaseURL: String?
+    public var host: String = "127.0.0.1"
+    public var port: Int = 8080
+    public var logLevel: String = "info"
+    public var logFormat: LogFormat = .json
+    public var databasePoolSize: Int = 10
+    public var maxBodyBytes: Int = 10 * 1024 * 1024
+    /// Where the migration files are; found beside the binary when nil.
+    public var migrationsDirectory: String?
+
+    public init() {}
+
+    /// A documented environment variable.
+    public struct Variable: Sendable {
+        public var name: String
+        public var defaultValue: String
+        public var summary: String
+    }
+
+    /// The environment variables, in the order the README lists them.
+    public static let variables: [Variable] = [
+        Variable(name: "DATABASE_URL", defaultValue: "(none, required)",
+                 summary: "PostgreSQL connection: libpq URI (postgresql://user@host:5432/db?sslmode=require) or key=value string"),
+        Variable(name: "HOST", defaultValue: "127.0.0.1", summary: "Address the HTTP server binds"),
+        Variable(name: "PORT", defaultValue: "8080", summary: "Port the HTTP server binds"),
+        Variable(name: "LOG_LEVEL", defaultValue: "info", summary: "trace, debug, info, notice, warning, error or critical"),
+        Variable(name: "LOG_FORMAT", defaultValue: "json", summary: "json (one JSON object per line) or text"),
+        Variable(name: "DB_POOL_SIZE", defaultValue: "10", summary: "Maximum PostgreSQL connections per process"),
+        Variable(name: "MAX_BODY_SIZE", defaultValue: "10485760", summary: "Largest accepted request body in bytes; larger requests get 413"),
+        Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
+    ]
+
+    public struct Error: Swift.Error, CustomStringConvertible, Equatable {
+        public var description: String
+        public init(_ description: String) { self.description = description }
+    }
+
+    public static let logLevels = ["trace", "debug", "info", "notice", "warning", "error", "critical"]
+
+    /// Reads the environment. Unset or empty variables keep their defaults;
+    /// a malformed value is an error that names the variable.
+    public static func fromEnvironment(_ environment: [String: String]) throws -> Configuration {
+        var config = Configuration()
+        func value(_ name: String) -> String? {
+            guard let raw = environment[name]?.trimmingCharacters(in: .whitespaces), !raw.isEmpty else { return nil }
+            return raw
+        }
+        config.databaseURL = value("DATABASE_URL")
+        if let host = value("HOST") { config.host = host }
+        if let port = value("PORT") { config.port = try parseInt(port, name: "PORT", range: 0...65535) }
+        if let level = value("LOG_LEVEL") { config.logLevel = try parseLogLevel(level, name: "LOG_LEVEL") }
+        if let format = value("LOG_FORMAT") { config.logFormat = try parseLogFormat(format, name: "LOG_FORMAT") }
+        if let size = value("DB_POOL_SIZE") { config.databasePoolSize = try parseInt(size, name: "DB_POOL_SIZE", range: 1...1000) }
+        if let body = value("MAX_BODY_SIZE") { config.maxBodyBytes = try parseInt(body, name: "MAX_BODY_SIZE", range: 1024...(1 << 30)) }
+        config.migrationsDirectory = value("MIGRATIONS_DIR")
+        return config
+    }
+
+    public static func parseInt(_ text: String, name: String, range: ClosedRange<Int>) throws -> Int {
+        guard let value = Int(text), range.contains(value) else {
+            throw Error("\(name) must be an integer from \(range.lowerBound) to \(range.upperBound), got '\(text)'")
+        }
+        return value
+    }
+
+    public static func parseLogLevel(_ text: String, name: String) throws -> String {
+        let lowered = text.lowercased()
+        guard logLevels.contains(lowered) else {
+            throw Error("\(name) must be one of \(logLevels.joined(separator: ", ")), got '\(text)'")
+        }
+        return lowered
+    }
+
+    public static func parseLogFormat(_ text: String, name: String) throws -> LogFormat {
+        guard let format = LogFormat(rawValue: text.lowercased()) else {
+            throw Error("\(name) must be json or text, got '\(text)'")
+        }
+        return format
+    }
+
+    /// The database URL, or an error that says how to provide one.
+    public func requireDatabaseURL() throws -> String {
+        guard let databaseURL else {
+            throw Error("DATABASE_URL is not set: export DATABASE_URL=postgresql://user@host:5432/db or pass --database-url")
+        }
+        return databaseURL
+    }
+}

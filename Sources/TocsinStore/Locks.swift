@@ -1,0 +1,16 @@
+/// First key of every advisory lock Tocsin takes
+/// (`pg_try_advisory_xact_lock(namespace, id)`). Fixed values, so another
+/// application using the same database only collides if it picks the same
+/// two-int keys; the second key is the id of what is locked.
+public enum LockNamespace {
+    /// Schema migrations (id 0).
+    public static let migrations: Int32 = 0x7463_0001
+    /// Partition creation and retention (id 0).
+    public static let partitions: Int32 = 0x7463_0002
+    /// Rule evaluation (id = rule id).
+    public static let ruleEvaluation: Int32 = 0x7463_0003
+    /// Loading rule files (id 0).
+    public static let ruleSync: Int32 = 0x7463_0004
+    /// Pruning logs and expired rows (id 0).
+    public static let maintenance: Int32 = 0x7463_0005
+}

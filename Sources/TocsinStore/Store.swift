@@ -1,0 +1,36 @@
+import Foundation
+import Logging
+import PostgresClient
+import TocsinCore
+
+/// The database side of a Tocsin process: the pool and a repository per
+/// table family, built once from the configuration and shared.
+public struct Store: Sendable {
+    public let pool: PostgresPool
+    public let migrator: Migrator
+    public let apiKeys: ApiKeyStore
+
+    public init(pool: PostgresPool, migrator: Migrator) {
+        self.pool = pool
+        self.migrator = migrator
+        self.apiKeys = ApiKeyStore(pool: pool)
+    }
+
+    /// Validates `DATABASE_URL`, loads the migration files and creates the
+    /// pool (connections open on first use).
+    public static func make(config: Configuration, logger: Logger) throws -> Store {
+        let url = try config.requireDatabaseURL()
+        do {
+            try PostgresConnection.validate(conninfo: url)
+        } catch let error as PostgresError {
+            throw Configuration.Error("DATABASE_URL is not a valid PostgreSQL connection string: \(error.message)")
+        }
+        let directory = try Resources.locate("migrations", explicit: config.migrationsDirectory, marker: "0001_init.sql")
+        let migrator = try Migrator.load(directory: directory)
+        let pool = PostgresPool(
+            configuration: .init(conninfo: url, size: config.databasePoolSize),
+            logger: logger
+        )
+        return Store(pool: pool, migrator: migrator)
+    }
+}

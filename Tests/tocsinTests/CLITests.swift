@@ -1,0 +1,136 @@
+import Foundation
+import PostgresClient
+import TestSupport
+import Testing
+import TocsinStore
+
+@Suite("tocsin command line")
+struct CLITests {
+    @Test("five concurrent `tocsin migrate` processes apply each migration once")
+    func concurrentMigrate() async throws {
+        try await withTestDatabase(migrated: false) { db in
+            let processes = try (0..<5).map { _ in
+                try TestProcess.launch(["migrate"], environment: ["DATABASE_URL": db.url])
+            }
+            var applied: [String] = []
+            for process in processes {
+                #expect(try await process.wait() == 0, "stderr: \(process.stderr)")
+                applied.append(process.stdout)
+            }
+            let files = try FileManager.default.contentsOfDirectory(atPath: TestEnvironment.migrationsDirectory)
+                .filter { $0.hasSuffix(".sql") }
+            try await db.withPool { pool in
+                let rows = try await pool.query("SELECT version, count(*) AS n FROM schema_migrations GROUP BY version")
+                #expect(rows.count == files.count)
+                for row in rows { #expect(try row.decode("n", as: Int.self) == 1) }
+            }
+            // Exactly one process applied each file; the others found it done.
+            let mentions = applied.filter { $0.contains("0001_init.sql") }.count
+            #expect(mentions == 1)
+        }
+    }
+
+    @Test("an applied migration whose file changed is refused with one clear line")
+    func tamperedMigration() async throws {
+        try await withTestDatabase(migrated: false) { db in
+            let copy = TestEnvironment.temporaryDirectory + "/migrations-" + randomSuffix()
+            try FileManager.default.copyItem(atPath: TestEnvironment.migrationsDirectory, toPath: copy)
+            defer { try? FileManager.default.removeItem(atPath: copy) }
+            let env = ["DATABASE_URL": db.url, "MIGRATIONS_DIR": copy]
+            #expect(try await TestProcess.run(["migrate"], environment: env).status == 0)
+
+            let file = copy + "/0001_init.sql"
+            let original = try String(contentsOfFile: file, encoding: .utf8)
+            try (original + "\n-- edited\n").write(toFile: file, atomically: true, encoding: .utf8)
+            let result = try await TestProcess.run(["migrate"], environment: env)
+            #expect(result.status != 0)
+            let lines = result.stderr.split(separator: "\n")
+            #expect(lines.count == 1, "stderr: \(result.stderr)")
+            #expect(result.stderr.contains("0001_init.sql"))
+            #expect(result.stderr.contains("changed"))
+            // serve refuses too.
+            let serve = try await TestProcess.run(["serve", "--port", "0"], environment: env)
+            #expect(serve.status != 0)
+            #expect(serve.stderr.contains("changed"))
+        }
+    }
+
+    @Test("a wrong or unreachable DATABASE_URL ends with one line on stderr", arguments: [
+        "postgresql://[not-a-url", "host=127.0.0.1 port=1 dbname=x connect_timeout=2", "definitely_not_a_key=1",
+    ])
+    func badDatabase(url: String) async throws {
+        let result = try await TestProcess.run(["migrate"], environment: ["DATABASE_URL": url])
+        #expect(result.status != 0)
+        let lines = result.stderr.split(separator: "\n")
+        #expect(lines.count == 1, "stderr: \(result.stderr)")
+        #expect(result.stderr.hasPrefix("tocsin: error:"))
+        #expect(!result.stderr.contains("Fatal error"))
+    }
+
+    @Test("missing DATABASE_URL says how to set it")
+    func missingDatabase() async throws {
+        let result = try await TestProcess.run(["keys", "list"], environment: ["DATABASE_URL": ""])
+        #expect(result.status != 0)
+        #expect(result.stderr.contains("DATABASE_URL"))
+        #expect(result.stderr.split(separator: "\n").count == 1)
+    }
+
+    @Test("serve refuses a database that is behind, and starts with --migrate")
+    func serveBehind() async throws {
+        try await withTestDatabase(migrated: false) { db in
+            let refused = try await TestProcess.run(["serve", "--port", "0"], environment: ["DATABASE_URL": db.url])
+            #expect(refused.status != 0)
+            #expect(refused.stderr.contains("tocsin migrate"))
+            #expect(refused.stderr.split(separator: "\n").count == 1)
+
+            let port = try freePort()
+            let server = try TestProcess.launch(["serve", "--migrate", "--port", "\(port)"], environment: ["DATABASE_URL": db.url])
+            let client = TestHTTPClient(port: port)
+            let up = try await eventually { (try? await client.get("/readyz"))?.status == 200 }
+            #expect(up, "stderr: \(server.stderr)")
+            server.signal(SIGTERM)
+            #expect(try await server.wait() == 0, "stderr: \(server.stderr)")
+        }
+    }
+
+    @Test("keys create prints the key once, list never shows it, revoke stops it")
+    func keys() async throws {
+        try await withTestDatabase { db in
+            let env = ["DATABASE_URL": db.url]
+            let created = try await TestProcess.run(["keys", "create", "--scope", "ingest,read", "--name", "uploader"], environment: env)
+            #expect(created.status == 0, "stderr: \(created.stderr)")
+            let key = try #require(created.stdout.split(separator: "\n").last.map(String.init))
+            #expect(key.hasPrefix("tsn_"))
+            #expect(key.count > 40)
+
+            let listed = try await TestProcess.run(["keys", "list"], environment: env)
+            #expect(listed.status == 0)
+            #expect(listed.stdout.contains("uploader"))
+            #expect(listed.stdout.contains("ingest,read"))
+            #expect(!listed.stdout.contains(key))
+            #expect(!listed.stdout.contains(String(key.dropFirst(4).prefix(12))))
+
+            let badScope = try await TestProcess.run(["keys", "create", "--scope", "write", "--name", "x"], environment: env)
+            #expect(badScope.status != 0)
+            #expect(badScope.stderr.contains("unknown scope"))
+
+            #expect(try await TestProcess.run(["keys", "revoke", "uploader"], environment: env).status == 0)
+            let again = try await TestProcess.run(["keys", "revoke", "uploader"], environment: env)
+            #expect(again.status != 0)
+            #expect(again.stderr.contains("no active key"))
+            let authentication = try await db.withPool { pool in
+                try await ApiKeyStore(pool: pool).authenticate(key: key)
+            }
+            #expect(authentication == .revoked)
+        }
+    }
+
+    @Test("--help explains the configuration variables")
+    func help() async throws {
+        let result = try await TestProcess.run(["serve", "--help"])
+        #expect(result.status == 0)
+        for name in ["DATABASE_URL", "PORT", "HOST", "LOG_LEVEL", "LOG_FORMAT", "DB_POOL_SIZE"] {
+            #expect(result.stdout.contains(name), "\(name) missing from help")
+        }
+    }
+}
