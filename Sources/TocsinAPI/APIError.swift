@@ -4,20 +4,13 @@ import NIOCore
 import Foundation
 import Hummingbird
 import PostgresClient
+import TocsinCore
 
 /// An HTTP error with Tocsin's body:
 /// `{"error": {"code": "...", "message": "...", "details": [...]}}`.
 public struct APIError: Error, HTTPResponseError, Sendable {
-    public struct Detail: Codable, Sendable, Equatable {
-        public var index: Int?
-        public var field: String?
-        public var reason: String
-        public init(index: Int? = nil, field: String? = nil, reason: String) {
-            self.index = index
-            self.field = field
-            self.reason = reason
-        }
-    }
+    /// What is wrong and where: index (of an event in a batch), field, reason.
+    public typealias Detail = ValidationIssue
 
     public var status: HTTPResponse.Status
     public var code: String

@@ -29,7 +29,7 @@ public func buildApplication(
     var services = services
     let store = try store ?? {
         let made = try Store.make(config: config, logger: logger)
-        services.insert(made.pool, at: 0)
+        services.insert(contentsOf: made.services, at: 0)
         return made
     }()
     let router = buildRouter(config: config, store: store)
@@ -67,5 +67,6 @@ func buildRouter(config: Configuration, store: Store) -> Router<TocsinRequestCon
         }
         return try APIJSON.response(WhoAmI(name: identity.name, scopes: identity.scopes.map(\.rawValue)))
     }
+    MetricsRoutes(store: store, config: config).register(on: api)
     return router
 }

@@ -15,6 +15,7 @@ public struct Configuration: Sendable, Equatable {
     public var maxBodyBytes: Int = 10 * 1024 * 1024
     /// Where the migration files are; found beside the binary when nil.
     public var migrationsDirectory: String?
+    public var metricsRetentionDays: Int = 30
 
     public init() {}
 
@@ -35,6 +36,8 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "LOG_FORMAT", defaultValue: "json", summary: "json (one JSON object per line) or text"),
         Variable(name: "DB_POOL_SIZE", defaultValue: "10", summary: "Maximum PostgreSQL connections per process"),
         Variable(name: "MAX_BODY_SIZE", defaultValue: "10485760", summary: "Largest accepted request body in bytes; larger requests get 413"),
+        Variable(name: "METRICS_RETENTION_DAYS", defaultValue: "30",
+                 summary: "Days of metric events kept; older daily partitions are dropped and older events refused"),
         Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
     ]
 
@@ -61,6 +64,9 @@ public struct Configuration: Sendable, Equatable {
         if let size = value("DB_POOL_SIZE") { config.databasePoolSize = try parseInt(size, name: "DB_POOL_SIZE", range: 1...1000) }
         if let body = value("MAX_BODY_SIZE") { config.maxBodyBytes = try parseInt(body, name: "MAX_BODY_SIZE", range: 1024...(1 << 30)) }
         config.migrationsDirectory = value("MIGRATIONS_DIR")
+        if let days = value("METRICS_RETENTION_DAYS") {
+            config.metricsRetentionDays = try parseInt(days, name: "METRICS_RETENTION_DAYS", range: 1...3650)
+        }
         return config
     }
 

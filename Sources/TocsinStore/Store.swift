@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresClient
+import ServiceLifecycle
 import TocsinCore
 
 /// The database side of a Tocsin process: the pool and a repository per
@@ -9,12 +10,22 @@ public struct Store: Sendable {
     public let pool: PostgresPool
     public let migrator: Migrator
     public let apiKeys: ApiKeyStore
+    public let metrics: MetricStore
+    public let metricReads: MetricReads
+    public let clock: DatabaseClock
 
-    public init(pool: PostgresPool, migrator: Migrator) {
+    public init(pool: PostgresPool, migrator: Migrator, logger: Logger) {
         self.pool = pool
         self.migrator = migrator
         self.apiKeys = ApiKeyStore(pool: pool)
+        self.metrics = MetricStore(pool: pool)
+        self.metricReads = MetricReads(pool: pool)
+        self.clock = DatabaseClock(pool: pool, logger: logger)
     }
+
+    /// The services every process runs: the pool first (so it closes last)
+    /// and the clock sync.
+    public var services: [any Service] { [pool, clock] }
 
     /// Validates `DATABASE_URL`, loads the migration files and creates the
     /// pool (connections open on first use).
@@ -31,6 +42,6 @@ public struct Store: Sendable {
             configuration: .init(conninfo: url, size: config.databasePoolSize),
             logger: logger
         )
-        return Store(pool: pool, migrator: migrator)
+        return Store(pool: pool, migrator: migrator, logger: logger)
     }
 }

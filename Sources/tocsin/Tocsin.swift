@@ -58,6 +58,7 @@ func openStore(config: Configuration, logger: Logger, migrate: Bool) async throw
         if let message = Migrator.notCurrentMessage(status) {
             throw CLIError(message)
         }
+        try await store.clock.sync()
         if !status.unknown.isEmpty {
             logger.warning("database has migrations this binary does not know; it was migrated by a newer version",
                            metadata: ["migrations": "\(status.unknown)"])
@@ -117,7 +118,7 @@ struct Serve: AsyncParsableCommand {
             try server.apply(to: &config)
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let app = try buildApplication(config: config, store: store, services: [store.pool], logger: logger) { [host = config.host] port in
+            let app = try buildApplication(config: config, store: store, services: store.services, logger: logger) { [host = config.host] port in
                 logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
             }
             try await runServices([app], logger: logger)
@@ -137,7 +138,7 @@ struct Worker: AsyncParsableCommand {
             let config = try global.configuration()
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let services: [any Service] = [store.pool] + workerServices(config: config, store: store, logger: logger)
+            let services: [any Service] = store.services + workerServices(config: config, store: store, logger: logger)
             try await runServices(services, logger: logger)
         }
     }
@@ -157,7 +158,7 @@ struct Run: AsyncParsableCommand {
             try server.apply(to: &config)
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let services: [any Service] = [store.pool] + workerServices(config: config, store: store, logger: logger)
+            let services: [any Service] = store.services + workerServices(config: config, store: store, logger: logger)
             let app = try buildApplication(config: config, store: store, services: services, logger: logger) { [host = config.host] port in
                 logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
             }

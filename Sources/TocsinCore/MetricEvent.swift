@@ -1,0 +1,117 @@
+import Foundation
+
+/// One metric event as pushed by an application.
+public struct MetricEvent: Sendable, Equatable {
+    public var name: String
+    public var platform: String?
+    public var value: Double
+    /// Unix seconds; nil means "now" (the time it is received).
+    public var occurredAt: Double?
+    /// Labels in the order they were sent.
+    public var labels: [Label]
+
+    public struct Label: Sendable, Equatable {
+        public var key: String
+        public var value: String
+        public init(key: String, value: String) {
+            self.key = key
+            self.value = value
+        }
+    }
+
+    public init(name: String, platform: String? = nil, value: Double = 1, occurredAt: Double? = nil, labels: [Label] = []) {
+        self.name = name
+        self.platform = platform
+        self.value = value
+        self.occurredAt = occurredAt
+        self.labels = labels
+    }
+
+    /// The labels as a JSON object (keys in the order sent).
+    public var labelsJSON: String {
+        var out = "{"
+        for (i, label) in labels.enumerated() {
+            if i > 0 { out += "," }
+            JSONText.appendString(label.key, to: &out)
+            out += ":"
+            JSONText.appendString(label.value, to: &out)
+        }
+        return out + "}"
+    }
+}
+
+/// The names the product emits. Other names are accepted when they match
+/// `MetricName.isValid`.
+public enum MetricName {
+    public static let vocabulary: [String] = [
+        "oauth.success", "oauth.failure",
+        "upload.success", "upload.failure",
+        "webhook.received", "webhook.processed", "webhook.latency",
+        "token.refresh.success", "token.refresh.failure",
+        "api.call", "api.latency",
+        "worker.run", "worker.duration",
+    ]
+
+    public static let maxLength = 128
+
+    /// `^[a-z][a-z0-9_]*(\.[a-z0-9_]+)*$`, at most 128 characters.
+    public static func isValid(_ name: String) -> Bool {
+        isValid(utf8: Array(name.utf8))
+    }
+
+    static func isValid(utf8 bytes: [UInt8]) -> Bool {
+        guard !bytes.isEmpty, bytes.count <= maxLength else { return false }
+        guard bytes[0] >= 0x61 && bytes[0] <= 0x7A else { return false }
+        var previousDot = false
+        for byte in bytes.dropFirst() {
+            if byte == 0x2E {
+                if previousDot { return false }
+                previousDot = true
+                continue
+            }
+            guard (byte >= 0x61 && byte <= 0x7A) || (byte >= 0x30 && byte <= 0x39) || byte == 0x5F else { return false }
+            previousDot = false
+        }
+        return !previousDot
+    }
+
+    /// Latencies and durations are seconds and cannot be negative: names
+    /// whose last segment is `latency` or `duration`.
+    public static func isNonNegative(_ name: String) -> Bool {
+        name == "latency" || name == "duration" || name.hasSuffix(".latency") || name.hasSuffix(".duration")
+    }
+}
+
+/// Platform labels: lowercase, `^[a-z][a-z0-9_-]*$`, at most 64 characters.
+public enum PlatformName {
+    public static let maxLength = 64
+
+    public static func isValid(_ platform: String) -> Bool {
+        let bytes = Array(platform.utf8)
+        guard !bytes.isEmpty, bytes.count <= maxLength, bytes[0] >= 0x61 && bytes[0] <= 0x7A else { return false }
+        return bytes.allSatisfy { ($0 >= 0x61 && $0 <= 0x7A) || ($0 >= 0x30 && $0 <= 0x39) || $0 == 0x5F || $0 == 0x2D }
+    }
+}
+
+enum JSONText {
+    static func appendString(_ string: String, to out: inout String) {
+        out += "\""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        out += "\""
+    }
+}

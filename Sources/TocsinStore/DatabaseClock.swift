@@ -1,0 +1,50 @@
+import Foundation
+import Logging
+import PostgresClient
+import ServiceLifecycle
+import Synchronization
+
+/// The database's clock, read without a round trip: the offset between this
+/// host's clock and PostgreSQL's `clock_timestamp()` is measured at start
+/// and every minute, so "now" for defaults and validation is the database's
+/// now (to within a few milliseconds) even when hosts' clocks drift.
+public final class DatabaseClock: Sendable, Service {
+    private let offset = Mutex<Double>(0)
+    private let pool: PostgresPool
+    private let logger: Logger
+
+    public init(pool: PostgresPool, logger: Logger) {
+        self.pool = pool
+        self.logger = logger
+    }
+
+    /// Database now, in Unix seconds.
+    public func now() -> Double {
+        Date().timeIntervalSince1970 + offset.withLock { $0 }
+    }
+
+    public func nowDate() -> Date { Date(timeIntervalSince1970: now()) }
+
+    /// Measures the offset once.
+    public func sync() async throws {
+        let before = Date().timeIntervalSince1970
+        let rows = try await pool.query("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")
+        let after = Date().timeIntervalSince1970
+        let database: Double = try rows[0].decode("now")
+        let measured = database - (before + after) / 2
+        offset.withLock { $0 = measured }
+    }
+
+    public func run() async throws {
+        await cancelWhenGracefulShutdown {
+            while !Task.isCancelled {
+                do {
+                    try await self.sync()
+                } catch {
+                    self.logger.debug("database clock not synced", metadata: ["error": "\(error)"])
+                }
+                try? await Task.sleep(for: .seconds(60))
+            }
+        }
+    }
+}
