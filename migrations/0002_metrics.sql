@@ -34,9 +34,12 @@ COMMENT ON COLUMN metric_events.platform IS 'Lowercase platform label (tiktok, i
 COMMENT ON COLUMN metric_events.value IS 'The measurement: 1 for counted events, seconds for latencies and durations';
 COMMENT ON COLUMN metric_events.labels IS 'Free-form string labels (JSON object of string values)';
 
--- Creates the daily partitions for [from_day, to_day], moving matching rows
--- out of the default partition first. Returns how many were created.
-CREATE FUNCTION tocsin_ensure_metric_partitions(from_day date, to_day date) RETURNS integer
+-- Daily partitions, for any table partitioned by day on a timestamptz
+-- column: <parent>_pYYYYMMDD, plus <parent>_default for rows of days without
+-- one. tocsin_ensure_partitions creates the partitions for
+-- [from_day, to_day], first moving matching rows out of the default
+-- partition; it returns how many it created.
+CREATE FUNCTION tocsin_ensure_partitions(parent text, time_column text, from_day date, to_day date) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     day date;
@@ -44,24 +47,24 @@ DECLARE
     created integer := 0;
 BEGIN
     FOR day IN SELECT generate_series(from_day, to_day, interval '1 day')::date LOOP
-        part := 'metric_events_p' || to_char(day, 'YYYYMMDD');
+        part := parent || '_p' || to_char(day, 'YYYYMMDD');
         CONTINUE WHEN to_regclass(part) IS NOT NULL;
-        EXECUTE format('CREATE TABLE %I (LIKE metric_events INCLUDING DEFAULTS)', part);
+        EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', part, parent);
         EXECUTE format(
-            'WITH moved AS (DELETE FROM metric_events_default WHERE occurred_at >= %L AND occurred_at < %L RETURNING *)
-             INSERT INTO %I SELECT * FROM moved',
-            (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'), part);
-        EXECUTE format('ALTER TABLE metric_events ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
-            part, (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
+            'WITH moved AS (DELETE FROM %I WHERE %I >= %L AND %I < %L RETURNING *) INSERT INTO %I SELECT * FROM moved',
+            parent || '_default', time_column, (day::timestamp AT TIME ZONE 'UTC'),
+            time_column, ((day + 1)::timestamp AT TIME ZONE 'UTC'), part);
+        EXECUTE format('ALTER TABLE %I ATTACH PARTITION %I FOR VALUES FROM (%L) TO (%L)',
+            parent, part, (day::timestamp AT TIME ZONE 'UTC'), ((day + 1)::timestamp AT TIME ZONE 'UTC'));
         created := created + 1;
     END LOOP;
     RETURN created;
 END;
 $$;
 
--- Drops daily partitions that end on or before cutoff_day, and deletes rows
--- of the default partition older than it. Returns the partitions dropped.
-CREATE FUNCTION tocsin_drop_metric_partitions(cutoff_day date) RETURNS integer
+-- Drops the daily partitions of days before cutoff_day and deletes rows of
+-- the default partition older than it. Returns the partitions dropped.
+CREATE FUNCTION tocsin_drop_partitions(parent text, time_column text, cutoff_day date) RETURNS integer
 LANGUAGE plpgsql AS $$
 DECLARE
     part record;
@@ -71,14 +74,15 @@ BEGIN
         SELECT c.relname
         FROM pg_inherits i
         JOIN pg_class c ON c.oid = i.inhrelid
-        WHERE i.inhparent = 'metric_events'::regclass
-          AND c.relname ~ '^metric_events_p[0-9]{8}$'
-          AND to_date(substring(c.relname from 16 for 8), 'YYYYMMDD') < cutoff_day
+        WHERE i.inhparent = parent::regclass
+          AND c.relname ~ ('^' || parent || '_p[0-9]{8}$')
+          AND to_date(right(c.relname, 8), 'YYYYMMDD') < cutoff_day
     LOOP
         EXECUTE format('DROP TABLE %I', part.relname);
         dropped := dropped + 1;
     END LOOP;
-    DELETE FROM metric_events_default WHERE occurred_at < (cutoff_day::timestamp AT TIME ZONE 'UTC');
+    EXECUTE format('DELETE FROM %I WHERE %I < %L', parent || '_default', time_column,
+                   (cutoff_day::timestamp AT TIME ZONE 'UTC'));
     RETURN dropped;
 END;
 $$;

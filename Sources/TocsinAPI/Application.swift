@@ -68,5 +68,9 @@ func buildRouter(config: Configuration, store: Store) -> Router<TocsinRequestCon
         return try APIJSON.response(WhoAmI(name: identity.name, scopes: identity.scopes.map(\.rawValue)))
     }
     MetricsRoutes(store: store, config: config).register(on: api)
+    let hooks = TransitionHooks()
+    AlertRoutes(store: store, config: config, hooks: hooks,
+                fallbackEvaluator: RuleEvaluator(pool: store.pool, workerID: "api-" + WorkerStore.makeID(), hooks: hooks))
+        .register(on: api)
     return router
 }

@@ -21,9 +21,6 @@ struct MetricsRoutes {
 
     @Sendable func ingest(_ request: Request, context: TocsinRequestContext) async throws -> Response {
         let identity = try context.require(.ingest)
-        if let type = request.headers[.contentType], !type.lowercased().contains("json") {
-            throw APIError(.unsupportedMediaType, code: "unsupported_media_type", message: "send JSON (Content-Type: application/json)")
-        }
         var idempotency: MetricStore.Idempotency?
         let key = request.headers[HTTPField.Name("Idempotency-Key")!]
         if let key {

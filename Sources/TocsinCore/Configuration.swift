@@ -16,6 +16,13 @@ public struct Configuration: Sendable, Equatable {
     /// Where the migration files are; found beside the binary when nil.
     public var migrationsDirectory: String?
     public var metricsRetentionDays: Int = 30
+    /// The rules file; `rules/default.yaml` beside the binary when nil.
+    public var alertRulesFile: String?
+    public var alertCheckIntervalSeconds: Int = 60
+    /// Concurrent rule evaluations per worker.
+    public var workerConcurrency: Int = 4
+    /// Test-only pause inside each evaluation transaction, in milliseconds.
+    public var testEvaluationPauseMs: Int?
 
     public init() {}
 
@@ -38,6 +45,11 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "MAX_BODY_SIZE", defaultValue: "10485760", summary: "Largest accepted request body in bytes; larger requests get 413"),
         Variable(name: "METRICS_RETENTION_DAYS", defaultValue: "30",
                  summary: "Days of metric events kept; older daily partitions are dropped and older events refused"),
+        Variable(name: "ALERT_RULES_FILE", defaultValue: "rules/default.yaml",
+                 summary: "Alert rules (YAML) loaded into the database when a worker starts"),
+        Variable(name: "ALERT_CHECK_INTERVAL", defaultValue: "60",
+                 summary: "Default evaluation interval of a rule, in seconds (a rule's interval field overrides it)"),
+        Variable(name: "WORKER_CONCURRENCY", defaultValue: "4", summary: "Rules a worker evaluates at the same time"),
         Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
     ]
 
@@ -64,6 +76,16 @@ public struct Configuration: Sendable, Equatable {
         if let size = value("DB_POOL_SIZE") { config.databasePoolSize = try parseInt(size, name: "DB_POOL_SIZE", range: 1...1000) }
         if let body = value("MAX_BODY_SIZE") { config.maxBodyBytes = try parseInt(body, name: "MAX_BODY_SIZE", range: 1024...(1 << 30)) }
         config.migrationsDirectory = value("MIGRATIONS_DIR")
+        config.alertRulesFile = value("ALERT_RULES_FILE")
+        if let interval = value("ALERT_CHECK_INTERVAL") {
+            config.alertCheckIntervalSeconds = try parseInt(interval, name: "ALERT_CHECK_INTERVAL", range: 1...86_400)
+        }
+        if let concurrency = value("WORKER_CONCURRENCY") {
+            config.workerConcurrency = try parseInt(concurrency, name: "WORKER_CONCURRENCY", range: 1...256)
+        }
+        if let pause = value("TOCSIN_TEST_EVALUATION_PAUSE_MS") {
+            config.testEvaluationPauseMs = try parseInt(pause, name: "TOCSIN_TEST_EVALUATION_PAUSE_MS", range: 0...600_000)
+        }
         if let days = value("METRICS_RETENTION_DAYS") {
             config.metricsRetentionDays = try parseInt(days, name: "METRICS_RETENTION_DAYS", range: 1...3650)
         }

@@ -22,7 +22,7 @@ public struct MaintenanceService: Service {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let report = try await store.metrics.maintain(retentionDays: retentionDays)
+                    let report = try await Maintenance(pool: store.pool).run(retentionDays: retentionDays)
                     if report.ran && (report.partitionsCreated > 0 || report.partitionsDropped > 0) {
                         logger.info("partitions maintained", metadata: [
                             "partitions.created": "\(report.partitionsCreated)",

@@ -201,3 +201,32 @@ public struct MetricReads: Sendable {
         }
     }
 }
+
+extension MetricReads {
+    public struct TooManyPoints: Error, CustomStringConvertible {
+        public var limit: Int
+        public var description: String { "more than \(limit) events in the range; backtest a shorter range" }
+    }
+
+    /// Events of `names` in [since, until), oldest first, for backtests.
+    public func points(names: [String], since: Double, until: Double, limit: Int = 2_000_000) async throws -> [RuleMath.Point] {
+        let rows = try await pool.query(
+            """
+            SELECT extract(epoch FROM occurred_at)::float8 AS t, name, platform, value FROM metric_events
+            WHERE name = ANY($1::text[]) AND occurred_at >= $2 AND occurred_at < $3
+            ORDER BY occurred_at, id LIMIT $4
+            """,
+            [names, Date(timeIntervalSince1970: since), Date(timeIntervalSince1970: until), limit + 1])
+        guard rows.count <= limit else { throw TooManyPoints(limit: limit) }
+        return try rows.map { row in
+            RuleMath.Point(time: try row.decode("t"), name: try row.decode("name"), platform: try row.decode("platform"),
+                           value: try row.decode("value"))
+        }
+    }
+
+    /// Backtests `rule` over the stored events of `range`.
+    public func backtest(_ rule: Rule, range: TimeRange) async throws -> Backtest.Result {
+        let points = try await points(names: rule.metricNames, since: range.since - Backtest.lookback(rule), until: range.until)
+        return Backtest.run(rule, points: points, range: range)
+    }
+}

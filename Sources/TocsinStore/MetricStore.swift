@@ -96,36 +96,4 @@ public struct MetricStore: Sendable {
         }
         return payload
     }
-
-    public struct MaintenanceReport: Sendable, Equatable {
-        public var partitionsCreated: Int
-        public var partitionsDropped: Int
-        public var idempotencyKeysPruned: Int
-        /// False when another worker held the lock and did the work.
-        public var ran: Bool
-    }
-
-    /// Creates the daily partitions from `retentionDays` ago to 3 days ahead
-    /// (moving rows out of the default partition), drops older ones and
-    /// prunes day-old idempotency keys. One worker at a time does it.
-    public func maintain(retentionDays: Int, daysAhead: Int = 3) async throws -> MaintenanceReport {
-        try await pool.withTransaction { connection in
-            guard try connection.tryAdvisoryTransactionLock(namespace: LockNamespace.partitions, id: 0) else {
-                return MaintenanceReport(partitionsCreated: 0, partitionsDropped: 0, idempotencyKeysPruned: 0, ran: false)
-            }
-            let rows = try connection.query(
-                """
-                WITH today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS d)
-                SELECT tocsin_drop_metric_partitions((SELECT d FROM today) - $1::int) AS dropped,
-                       tocsin_ensure_metric_partitions((SELECT d FROM today) - $1::int, (SELECT d FROM today) + $2::int) AS created
-                """, [retentionDays, daysAhead])
-            let pruned = try connection.query(
-                "DELETE FROM ingest_idempotency WHERE created_at < now() - interval '24 hours'").affectedRows
-            return MaintenanceReport(
-                partitionsCreated: try rows[0].decode("created"),
-                partitionsDropped: try rows[0].decode("dropped"),
-                idempotencyKeysPruned: pruned,
-                ran: true)
-        }
-    }
 }

@@ -13,6 +13,10 @@ public struct Store: Sendable {
     public let metrics: MetricStore
     public let metricReads: MetricReads
     public let clock: DatabaseClock
+    public let rules: RuleStore
+    public let alerts: AlertStore
+    public let workers: WorkerStore
+    public let checks: CheckRequests
 
     public init(pool: PostgresPool, migrator: Migrator, logger: Logger) {
         self.pool = pool
@@ -21,6 +25,10 @@ public struct Store: Sendable {
         self.metrics = MetricStore(pool: pool)
         self.metricReads = MetricReads(pool: pool)
         self.clock = DatabaseClock(pool: pool, logger: logger)
+        self.rules = RuleStore(pool: pool)
+        self.alerts = AlertStore(pool: pool)
+        self.workers = WorkerStore(pool: pool)
+        self.checks = CheckRequests(pool: pool)
     }
 
     /// The services every process runs: the pool first (so it closes last)

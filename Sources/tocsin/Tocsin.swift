@@ -18,7 +18,7 @@ struct Tocsin: AsyncParsableCommand {
             a flag wins over the variable. `tocsin run` is the single-machine default; \
             `serve` and `worker` scale out behind a load balancer.
             """,
-        subcommands: [Migrate.self, Serve.self, Worker.self, Run.self, Keys.self]
+        subcommands: [Migrate.self, Serve.self, Worker.self, Run.self, Keys.self, Rules.self]
     )
 }
 
@@ -138,7 +138,7 @@ struct Worker: AsyncParsableCommand {
             let config = try global.configuration()
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let services: [any Service] = store.services + workerServices(config: config, store: store, logger: logger)
+            let services: [any Service] = store.services + (try await workerServices(config: config, store: store, logger: logger))
             try await runServices(services, logger: logger)
         }
     }
@@ -158,7 +158,7 @@ struct Run: AsyncParsableCommand {
             try server.apply(to: &config)
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let services: [any Service] = store.services + workerServices(config: config, store: store, logger: logger)
+            let services: [any Service] = store.services + (try await workerServices(config: config, store: store, logger: logger))
             let app = try buildApplication(config: config, store: store, services: services, logger: logger) { [host = config.host] port in
                 logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
             }

@@ -319,19 +319,20 @@ struct PartitionTests {
                 try await pool.query(
                     "INSERT INTO metric_events (occurred_at, name, value) VALUES (now() - interval '2 days', 'upload.success', 1)")
                 #expect(try await partitions(pool) == ["metric_events_default"])
-                let report = try await MetricStore(pool: pool).maintain(retentionDays: 3)
-                #expect(report.partitionsCreated == 7)  // today-3 … today+3
+                let report = try await Maintenance(pool: pool).run(retentionDays: 3)
+                #expect(report.partitionsCreated == 14)  // today-3 … today+3, for events and evaluations
                 let where_ = try await pool.query("SELECT tableoid::regclass::text AS part FROM metric_events")
                 #expect(try where_[0].decode("part", as: String.self).hasPrefix("metric_events_p"))
                 // Running again creates nothing.
-                #expect(try await MetricStore(pool: pool).maintain(retentionDays: 3).partitionsCreated == 0)
+                #expect(try await Maintenance(pool: pool).run(retentionDays: 3).partitionsCreated == 0)
 
                 // The next day: simulate the clock moving on by calling the functions with a later "today".
                 let rows = try await pool.query(
                     """
                     WITH today AS (SELECT (now() AT TIME ZONE 'UTC')::date + 1 AS d)
-                    SELECT tocsin_drop_metric_partitions((SELECT d FROM today) - 3) AS dropped,
-                           tocsin_ensure_metric_partitions((SELECT d FROM today) - 3, (SELECT d FROM today) + 3) AS created
+                    SELECT tocsin_drop_partitions('metric_events', 'occurred_at', (SELECT d FROM today) - 3) AS dropped,
+                           tocsin_ensure_partitions('metric_events', 'occurred_at', (SELECT d FROM today) - 3,
+                                                    (SELECT d FROM today) + 3) AS created
                     """)
                 #expect(try rows[0].decode("dropped", as: Int.self) == 1)
                 #expect(try rows[0].decode("created", as: Int.self) == 1)
@@ -354,7 +355,7 @@ struct PartitionTests {
                 ])
                 #expect(try await eventCount(db) == 2)
                 try await db.withPool { pool in
-                    _ = try await MetricStore(pool: pool).maintain(retentionDays: 30)
+                    _ = try await Maintenance(pool: pool).run(retentionDays: 30)
                     let rows = try await pool.query("SELECT tableoid::regclass::text AS part FROM metric_events ORDER BY occurred_at")
                     for row in rows { #expect(try row.decode("part", as: String.self).hasPrefix("metric_events_p")) }
                 }

@@ -1,0 +1,47 @@
+import PostgresClient
+
+/// Housekeeping that one worker at a time does: daily partitions of
+/// `metric_events` and `rule_evaluations` from the retention limit to a few
+/// days ahead (rows waiting in a default partition move into their day),
+/// dropping partitions past the retention, and pruning expired rows.
+public struct Maintenance: Sendable {
+    public let pool: PostgresPool
+    public init(pool: PostgresPool) { self.pool = pool }
+
+    public struct Report: Sendable, Equatable {
+        public var partitionsCreated = 0
+        public var partitionsDropped = 0
+        public var rowsPruned = 0
+        /// False when another worker held the lock (and did the work).
+        public var ran = false
+    }
+
+    static let partitioned = [("metric_events", "occurred_at"), ("rule_evaluations", "started_at")]
+
+    public func run(retentionDays: Int, daysAhead: Int = 3) async throws -> Report {
+        try await pool.withTransaction { connection in
+            var report = Report()
+            guard try connection.tryAdvisoryTransactionLock(namespace: LockNamespace.partitions, id: 0) else {
+                return report
+            }
+            report.ran = true
+            for (table, column) in Self.partitioned {
+                let rows = try connection.query(
+                    """
+                    WITH today AS (SELECT (now() AT TIME ZONE 'UTC')::date AS d)
+                    SELECT tocsin_drop_partitions($1, $2, (SELECT d FROM today) - $3::int) AS dropped,
+                           tocsin_ensure_partitions($1, $2, (SELECT d FROM today) - $3::int, (SELECT d FROM today) + $4::int) AS created
+                    """, [table, column, retentionDays, daysAhead])
+                report.partitionsDropped += try rows[0].decode("dropped", as: Int.self)
+                report.partitionsCreated += try rows[0].decode("created", as: Int.self)
+            }
+            report.rowsPruned += try connection.query(
+                "DELETE FROM ingest_idempotency WHERE created_at < now() - interval '24 hours'").affectedRows
+            report.rowsPruned += try connection.query(
+                "DELETE FROM check_requests WHERE requested_at < now() - interval '1 day'").affectedRows
+            report.rowsPruned += try connection.query(
+                "DELETE FROM workers WHERE last_heartbeat < now() - interval '1 day'").affectedRows
+            return report
+        }
+    }
+}

@@ -1,0 +1,228 @@
+import Foundation
+import PostgresClient
+import TestSupport
+import Testing
+import TocsinCore
+import TocsinStore
+
+/// Inserts events `secondsAgo` before the database's now.
+func insert(_ pool: PostgresPool, _ name: String, count: Int, platform: String? = nil, value: Double = 1,
+            secondsAgo: Double = 30) async throws {
+    try await pool.query(
+        """
+        INSERT INTO metric_events (occurred_at, name, platform, value)
+        SELECT now() - make_interval(secs => $4 + g * 0.001), $1, $2, $3 FROM generate_series(1, $5) g
+        """, [name, platform, value, secondsAgo, count])
+}
+
+func ruleID(_ pool: PostgresPool, _ name: String) async throws -> Int32 {
+    try await pool.query("SELECT id FROM alert_rules WHERE name = $1", [name])[0].decode("id")
+}
+
+func openAlerts(_ pool: PostgresPool) async throws -> [(String, String, String)] {
+    try await pool.query("SELECT rule_name, group_key, status FROM alerts WHERE status <> 'resolved' ORDER BY 1, 2").map {
+        (try $0.decode("rule_name"), try $0.decode("group_key"), try $0.decode("status"))
+    }
+}
+
+func defaultRuleFile() throws -> [Rule] {
+    let path = TestEnvironment.repositoryRoot.appendingPathComponent("rules/default.yaml").path
+    return RuleFile.parse(yaml: try String(contentsOfFile: path, encoding: .utf8)).rules
+}
+
+@Suite("Rule evaluation in SQL")
+struct EvaluatorTests {
+    @Test("boundaries: exactly 5 %, 9 attempts, 3 vs 4 token failures, per platform")
+    func boundaries() async throws {
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                try await RuleStore(pool: pool).sync(try defaultRuleFile())
+                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                // tiktok: exactly 5 % of 100; instagram: 9 attempts all failed; youtube: 6 % of 100.
+                try await insert(pool, "upload.success", count: 95, platform: "tiktok")
+                try await insert(pool, "upload.failure", count: 5, platform: "tiktok")
+                try await insert(pool, "upload.failure", count: 9, platform: "instagram")
+                try await insert(pool, "upload.success", count: 94, platform: "youtube")
+                try await insert(pool, "upload.failure", count: 6, platform: "youtube")
+                // Outside the window: ignored.
+                try await insert(pool, "upload.failure", count: 50, platform: "tiktok", secondsAgo: 1000)
+                try await insert(pool, "token.refresh.failure", count: 3)
+                let outcome = try await evaluator.evaluate(ruleID: try await ruleID(pool, "high_error_rate"), trigger: .manual, force: true)
+                guard case .evaluated(let groups) = outcome else {
+                    Issue.record("not evaluated: \(outcome)")
+                    return
+                }
+                let byGroup = Dictionary(uniqueKeysWithValues: groups.map { ($0.groupKey ?? "?", $0) })
+                #expect(byGroup["tiktok"]?.value == 0.05)
+                #expect(byGroup["tiktok"]?.outcome == "ok")
+                #expect(byGroup["instagram"]?.value == nil)
+                #expect(byGroup["instagram"]?.samples == 9)
+                #expect(byGroup["instagram"]?.outcome == "no_data")
+                #expect(byGroup["youtube"]?.outcome == "firing")
+
+                let tokenRule = try await ruleID(pool, "token_refresh_failures")
+                _ = try await evaluator.evaluate(ruleID: tokenRule, trigger: .manual, force: true)
+                #expect(try await openAlerts(pool).map(\.0) == ["high_error_rate"])
+                try await insert(pool, "token.refresh.failure", count: 1)
+                _ = try await evaluator.evaluate(ruleID: tokenRule, trigger: .manual, force: true)
+                let open = try await openAlerts(pool)
+                #expect(open.count == 2)
+                #expect(open.contains { $0 == ("token_refresh_failures", "", "firing") })
+                #expect(open.contains { $0 == ("high_error_rate", "youtube", "firing") })
+
+                // The evidence: the firing transition carries the value, threshold and samples.
+                let evidence = try await pool.query(
+                    """
+                    SELECT e.value, e.threshold, e.samples FROM alert_events e JOIN alerts a ON a.id = e.alert_id
+                    WHERE a.rule_name = 'high_error_rate' AND e.transition = 'fired'
+                    """)
+                #expect(try evidence[0].decode("value", as: Double.self) == 0.06)
+                #expect(try evidence[0].decode("threshold", as: Double.self) == 0.05)
+                #expect(try evidence[0].decode("samples", as: Int.self) == 100)
+            }
+        }
+    }
+
+    @Test("the SQL agrees with the pure math on the same events")
+    func sqlMatchesMath() async throws {
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                var latency = Rule(name: "p95_latency", kind: .aggregate, metric: "api.latency", function: .p95,
+                                   windowSeconds: 600, threshold: 1, groupBy: .platform, severity: .warning)
+                latency.intervalSeconds = 60
+                let last = Rule(name: "last_max", kind: .aggregate, metric: "api.latency", function: .max, lastEvents: 7,
+                                threshold: 100, groupBy: .platform, severity: .warning)
+                try await RuleStore(pool: pool).sync([latency, last])
+                var expected: [RuleMath.Point] = []
+                for (i, platform) in ["tiktok", "instagram"].enumerated() {
+                    for k in 0..<40 {
+                        let value = Double((k * 37 + i * 11) % 23) / 4
+                        try await pool.query(
+                            "INSERT INTO metric_events (occurred_at, name, platform, value) VALUES (now() - make_interval(secs => $1), 'api.latency', $2, $3)",
+                            [Double(k * 10 + 5), platform, value])
+                        expected.append(RuleMath.Point(time: 10_000 - Double(k * 10 + 5), name: "api.latency", platform: platform, value: value))
+                    }
+                }
+                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                for rule in [latency, last] {
+                    let outcome = try await evaluator.evaluate(ruleID: try await ruleID(pool, rule.name), trigger: .manual, force: true)
+                    guard case .evaluated(let groups) = outcome else {
+                        Issue.record("not evaluated")
+                        return
+                    }
+                    let math = RuleMath.measure(rule, points: expected, now: 10_000)
+                    #expect(groups.count == 2)
+                    for group in groups {
+                        let want = try #require(math[group.groupKey ?? ""])
+                        #expect(group.samples == want.samples, "\(rule.name) \(group.groupKey ?? "")")
+                        #expect(abs((group.value ?? -1) - (want.value ?? -2)) < 1e-9, "\(rule.name) \(group.groupKey ?? "")")
+                    }
+                }
+            }
+        }
+    }
+
+    @Test("exactly one evaluation per interval: a second due check finds it done; a held lock is busy")
+    func duePerInterval() async throws {
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                try await RuleStore(pool: pool).sync(try defaultRuleFile())
+                let id = try await ruleID(pool, "token_refresh_failures")
+                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                guard case .evaluated = try await evaluator.evaluate(ruleID: id, trigger: .schedule) else {
+                    Issue.record("a due rule was not evaluated")
+                    return
+                }
+                #expect(try await evaluator.evaluate(ruleID: id, trigger: .schedule) == .notDue)
+                // Next due is the start of the next aligned minute.
+                let due = try await pool.query(
+                    "SELECT next_due_at = date_trunc('minute', now()) + interval '1 minute' AS aligned FROM alert_rules WHERE id = $1",
+                    [Int(id)])
+                #expect(try due[0].decode("aligned", as: Bool.self))
+                // Another transaction holding the rule's lock makes it busy.
+                try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = $1", [Int(id)])
+                let holder = try await blocking { try PostgresConnection.connect(db.url) }
+                try await blocking {
+                    try holder.execute(script: "BEGIN")
+                    _ = try holder.tryAdvisoryTransactionLock(namespace: LockNamespace.ruleEvaluation, id: id)
+                }
+                #expect(try await evaluator.evaluate(ruleID: id, trigger: .schedule) == .busy)
+                try await blocking {
+                    try holder.execute(script: "ROLLBACK")
+                    holder.close()
+                }
+                guard case .evaluated = try await evaluator.evaluate(ruleID: id, trigger: .schedule) else {
+                    Issue.record("not evaluated after the lock was released")
+                    return
+                }
+            }
+        }
+    }
+
+    @Test("for, hysteresis, no_data and manual resolution against the database")
+    func lifecycle() async throws {
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let held = Rule(name: "held", kind: .count, metric: "oauth.failure", windowSeconds: 600, threshold: 1,
+                                recoveryThreshold: 0, groupBy: .none, severity: .error, forSeconds: 1)
+                let vanishing = Rule(name: "vanishing", kind: .aggregate, metric: "webhook.latency", function: .avg,
+                                     windowSeconds: 60, threshold: 5, severity: .warning, noData: .resolve)
+                try await RuleStore(pool: pool).sync([held, vanishing])
+                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                let heldID = try await ruleID(pool, "held")
+                try await insert(pool, "oauth.failure", count: 2)
+                _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
+                #expect(try await openAlerts(pool).first?.2 == "pending")
+                try await Task.sleep(for: .milliseconds(1100))
+                _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
+                #expect(try await openAlerts(pool).first?.2 == "firing")
+                // Manual resolution while the condition still holds: a new alert opens next time.
+                let alertID: Int = try await pool.query("SELECT id FROM alerts WHERE rule_name = 'held'")[0].decode("id")
+                let resolved = try await AlertStore(pool: pool).act(.resolve, alertID: alertID, actor: "ops", note: "rebooted")
+                #expect(resolved.status == .resolved && resolved.resolution == .manual && resolved.resolvedBy == "ops")
+                await #expect(throws: AlertStore.ActionError.conflict("the alert is already resolved")) {
+                    try await AlertStore(pool: pool).act(.resolve, alertID: alertID, actor: "ops", note: nil)
+                }
+                _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
+                let count: Int = try await pool.query("SELECT count(*) AS n FROM alerts WHERE rule_name = 'held'")[0].decode("n")
+                #expect(count == 2)
+
+                // no_data: resolve closes the alert once the events leave the window.
+                let vanishingID = try await ruleID(pool, "vanishing")
+                try await pool.query(
+                    "INSERT INTO metric_events (occurred_at, name, value) VALUES (now() - interval '58 seconds', 'webhook.latency', 9)")
+                _ = try await evaluator.evaluate(ruleID: vanishingID, trigger: .manual, force: true)
+                #expect(try await openAlerts(pool).contains { $0.0 == "vanishing" })
+                try await Task.sleep(for: .seconds(2.5))
+                _ = try await evaluator.evaluate(ruleID: vanishingID, trigger: .manual, force: true)
+                let resolution: String? = try await pool.query(
+                    "SELECT resolution FROM alerts WHERE rule_name = 'vanishing'")[0].decode("resolution")
+                #expect(resolution == "no_data")
+
+                // The history has every transition in order.
+                let transitions = try await pool.query(
+                    "SELECT transition, actor FROM alert_events WHERE alert_id = $1 ORDER BY id", [alertID])
+                #expect(try transitions.map { try $0.decode("transition", as: String.self) } == ["pending", "fired", "resolved"])
+                #expect(try transitions.last?.decode("actor", as: String.self) == "ops")
+            }
+        }
+    }
+
+    @Test("a rule removed from the file is disabled, not deleted")
+    func sync() async throws {
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let store = RuleStore(pool: pool)
+                let rules = try defaultRuleFile()
+                #expect(try await store.sync(rules) == .init(upserted: 4, disabled: 0))
+                #expect(try await store.sync(rules) == .init(upserted: 0, disabled: 0))
+                var changed = Array(rules.dropLast())
+                changed[0].threshold = 0.1
+                #expect(try await store.sync(changed) == .init(upserted: 1, disabled: 1))
+                #expect(try await store.list().count == 3)
+                #expect(try await store.list(includeDisabled: true).count == 4)
+                #expect(try await store.get(name: "high_error_rate")?.rule.threshold == 0.1)
+            }
+        }
+    }
+}
