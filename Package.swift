@@ -32,6 +32,10 @@ let package = Package(
             providers: [.apt(["libssl-dev"])]
         ),
         .target(
+            name: "CCurl",
+            linkerSettings: [.linkedLibrary("curl")]
+        ),
+        .target(
             name: "PostgresClient",
             dependencies: [
                 "CLibPQ",
@@ -58,6 +62,19 @@ let package = Package(
             swiftSettings: swiftSettings
         ),
         .target(
+            name: "TocsinNotify",
+            dependencies: [
+                "CCurl",
+                "TocsinStore",
+                "TocsinCore",
+                "PostgresClient",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        .target(
             name: "TocsinAPI",
             dependencies: [
                 "TocsinStore",
@@ -75,6 +92,7 @@ let package = Package(
             name: "tocsin",
             dependencies: [
                 "TocsinAPI",
+                "TocsinNotify",
                 "TocsinStore",
                 "TocsinCore",
                 "PostgresClient",
@@ -88,7 +106,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "PostgresClient", "TocsinCore", "TocsinStore", "TocsinAPI",
+                "PostgresClient", "TocsinCore", "TocsinStore", "TocsinAPI", "TocsinNotify",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
@@ -100,6 +118,7 @@ let package = Package(
         .testTarget(name: "TocsinCoreTests", dependencies: ["TocsinCore"], swiftSettings: swiftSettings),
         .testTarget(name: "TocsinStoreTests", dependencies: ["TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TocsinAPITests", dependencies: ["TocsinAPI", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TocsinNotifyTests", dependencies: ["TocsinNotify", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "tocsinTests", dependencies: ["TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

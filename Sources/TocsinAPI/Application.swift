@@ -32,7 +32,8 @@ public func buildApplication(
         services.insert(contentsOf: made.services, at: 0)
         return made
     }()
-    let router = buildRouter(config: config, store: store)
+    let notify = try NotifyConfig.load(config: config, environment: ProcessInfo.processInfo.environment)
+    let router = buildRouter(config: config, store: store, notify: notify)
     return Application(
         router: router,
         configuration: .init(
@@ -47,7 +48,7 @@ public func buildApplication(
     )
 }
 
-func buildRouter(config: Configuration, store: Store) -> Router<TocsinRequestContext> {
+func buildRouter(config: Configuration, store: Store, notify: NotifyConfig) -> Router<TocsinRequestContext> {
     let router = Router(context: TocsinRequestContext.self)
     // Order matters: middleware added before routes wraps them and the
     // not-found responder.
@@ -68,9 +69,10 @@ func buildRouter(config: Configuration, store: Store) -> Router<TocsinRequestCon
         return try APIJSON.response(WhoAmI(name: identity.name, scopes: identity.scopes.map(\.rawValue)))
     }
     MetricsRoutes(store: store, config: config).register(on: api)
-    let hooks = TransitionHooks()
+    let hooks = TransitionHooks(outbox: NotificationStore.outboxHook(config: notify))
     AlertRoutes(store: store, config: config, hooks: hooks,
                 fallbackEvaluator: RuleEvaluator(pool: store.pool, workerID: "api-" + WorkerStore.makeID(), hooks: hooks))
         .register(on: api)
+    NotificationRoutes(store: store, notify: notify).register(on: api)
     return router
 }

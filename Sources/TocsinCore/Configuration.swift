@@ -23,6 +23,16 @@ public struct Configuration: Sendable, Equatable {
     public var workerConcurrency: Int = 4
     /// Test-only pause inside each evaluation transaction, in milliseconds.
     public var testEvaluationPauseMs: Int?
+    public var notifyConfigFile: String?
+    public var slackWebhookURL: String?
+    /// The dashboard's public address, for links in notifications.
+    public var publicURL: String?
+    public var notifyMaxAttempts: Int = 8
+    public var notifyRetryBaseSeconds: Double = 2
+    public var notifyLeaseSeconds: Double = 60
+    public var notifyConcurrency: Int = 8
+    /// Test-only pause between claiming a notification and sending it.
+    public var testDispatchPauseMs: Int?
 
     public init() {}
 
@@ -50,6 +60,18 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "ALERT_CHECK_INTERVAL", defaultValue: "60",
                  summary: "Default evaluation interval of a rule, in seconds (a rule's interval field overrides it)"),
         Variable(name: "WORKER_CONCURRENCY", defaultValue: "4", summary: "Rules a worker evaluates at the same time"),
+        Variable(name: "SLACK_WEBHOOK_URL", defaultValue: "(none)",
+                 summary: "Slack incoming webhook; alone (without NOTIFY_CONFIG) it receives every alert"),
+        Variable(name: "NOTIFY_CONFIG", defaultValue: "(none)",
+                 summary: "Notification channels and routes (YAML): slack, webhook, pagerduty, email"),
+        Variable(name: "PUBLIC_URL", defaultValue: "(none)",
+                 summary: "Public address of the dashboard, for links in notifications; https makes session cookies Secure"),
+        Variable(name: "NOTIFY_MAX_ATTEMPTS", defaultValue: "8", summary: "Delivery attempts before a notification is dead"),
+        Variable(name: "NOTIFY_RETRY_BASE_SECONDS", defaultValue: "2",
+                 summary: "First retry delay; doubles per attempt (with jitter), at most 10 minutes"),
+        Variable(name: "NOTIFY_LEASE_SECONDS", defaultValue: "60",
+                 summary: "How long a dispatcher owns a claimed notification before another may take it"),
+        Variable(name: "NOTIFY_CONCURRENCY", defaultValue: "8", summary: "Notifications a worker sends at the same time"),
         Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
     ]
 
@@ -85,6 +107,27 @@ public struct Configuration: Sendable, Equatable {
         }
         if let pause = value("TOCSIN_TEST_EVALUATION_PAUSE_MS") {
             config.testEvaluationPauseMs = try parseInt(pause, name: "TOCSIN_TEST_EVALUATION_PAUSE_MS", range: 0...600_000)
+        }
+        config.notifyConfigFile = value("NOTIFY_CONFIG")
+        config.slackWebhookURL = value("SLACK_WEBHOOK_URL")
+        config.publicURL = value("PUBLIC_URL")
+        if let attempts = value("NOTIFY_MAX_ATTEMPTS") {
+            config.notifyMaxAttempts = try parseInt(attempts, name: "NOTIFY_MAX_ATTEMPTS", range: 1...100)
+        }
+        if let base = value("NOTIFY_RETRY_BASE_SECONDS") {
+            guard let seconds = Double(base), seconds > 0, seconds <= 3600 else {
+                throw Error("NOTIFY_RETRY_BASE_SECONDS must be a number of seconds from 0 to 3600, got '\(base)'")
+            }
+            config.notifyRetryBaseSeconds = seconds
+        }
+        if let lease = value("NOTIFY_LEASE_SECONDS") {
+            config.notifyLeaseSeconds = Double(try parseInt(lease, name: "NOTIFY_LEASE_SECONDS", range: 1...3600))
+        }
+        if let concurrency = value("NOTIFY_CONCURRENCY") {
+            config.notifyConcurrency = try parseInt(concurrency, name: "NOTIFY_CONCURRENCY", range: 1...256)
+        }
+        if let pause = value("TOCSIN_TEST_DISPATCH_PAUSE_MS") {
+            config.testDispatchPauseMs = try parseInt(pause, name: "TOCSIN_TEST_DISPATCH_PAUSE_MS", range: 0...600_000)
         }
         if let days = value("METRICS_RETENTION_DAYS") {
             config.metricsRetentionDays = try parseInt(days, name: "METRICS_RETENTION_DAYS", range: 1...3650)

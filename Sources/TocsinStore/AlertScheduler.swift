@@ -164,7 +164,8 @@ public final class AlertScheduler: Service, Sendable {
 
 /// Lets one task sleep until another signals it or a timeout passes. A
 /// signal sent while nobody waits is kept for the next wait.
-final class Wakeup: Sendable {
+public final class Wakeup: Sendable {
+    public init() {}
     private struct State {
         var signalled = false
         var waiter: (id: Int, continuation: CheckedContinuation<Void, Never>)?
@@ -173,7 +174,7 @@ final class Wakeup: Sendable {
 
     private let state = Mutex(State())
 
-    func signal() {
+    public func signal() {
         let waiter = state.withLock { s -> CheckedContinuation<Void, Never>? in
             guard let waiter = s.waiter else {
                 s.signalled = true
@@ -194,7 +195,7 @@ final class Wakeup: Sendable {
         waiter?.resume()
     }
 
-    func wait(timeout: Duration) async {
+    public func wait(timeout: Duration) async {
         let id = state.withLock { s -> Int in
             s.nextID += 1
             return s.nextID

@@ -17,6 +17,8 @@ public struct Store: Sendable {
     public let alerts: AlertStore
     public let workers: WorkerStore
     public let checks: CheckRequests
+    public let notifications: NotificationStore
+    public let silences: SilenceStore
 
     public init(pool: PostgresPool, migrator: Migrator, logger: Logger) {
         self.pool = pool
@@ -29,6 +31,8 @@ public struct Store: Sendable {
         self.alerts = AlertStore(pool: pool)
         self.workers = WorkerStore(pool: pool)
         self.checks = CheckRequests(pool: pool)
+        self.notifications = NotificationStore(pool: pool)
+        self.silences = SilenceStore(pool: pool)
     }
 
     /// The services every process runs: the pool first (so it closes last)

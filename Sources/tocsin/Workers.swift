@@ -3,6 +3,7 @@ import Logging
 import PostgresClient
 import ServiceLifecycle
 import TocsinCore
+import TocsinNotify
 import TocsinStore
 
 /// Loads and checks the rules file named by the configuration.
@@ -33,17 +34,30 @@ func workerServices(config: Configuration, store: Store, logger: Logger) async t
     logger.info("rules loaded", metadata: [
         "file": .string(path), "rules": "\(rules.count)", "changed": "\(report.upserted)", "disabled": "\(report.disabled)",
     ])
+    let notify = try NotifyConfig.load(config: config, environment: ProcessInfo.processInfo.environment)
     let workerID = WorkerStore.makeID()
     let evaluator = RuleEvaluator(
-        pool: store.pool, workerID: workerID,
+        pool: store.pool, workerID: workerID, hooks: TransitionHooks(outbox: NotificationStore.outboxHook(config: notify)),
         pauseInsideTransaction: config.testEvaluationPauseMs.map { .milliseconds($0) })
-    let listener = PostgresListener(conninfo: try config.requireDatabaseURL(), channels: AlertScheduler.channels,
-                                    logger: logger)
+    let listener = PostgresListener(conninfo: try config.requireDatabaseURL(),
+                                    channels: AlertScheduler.channels + [NotificationStore.channel], logger: logger)
     let heartbeat = Duration.seconds(min(10, config.alertCheckIntervalSeconds))
-    return [
+    var services: [any Service] = [
         MaintenanceService(store: store, retentionDays: config.metricsRetentionDays, logger: logger),
         listener,
         AlertScheduler(store: store, evaluator: evaluator, listener: listener, concurrency: config.workerConcurrency,
                        heartbeat: heartbeat, logger: logger),
     ]
+    if !notify.channels.isEmpty {
+        var settings = Dispatcher.Settings()
+        settings.retry = RetryPolicy(maxAttempts: config.notifyMaxAttempts, baseDelay: config.notifyRetryBaseSeconds)
+        settings.leaseSeconds = config.notifyLeaseSeconds
+        settings.concurrency = config.notifyConcurrency
+        settings.pauseAfterClaim = config.testDispatchPauseMs.map { .milliseconds($0) }
+        let sender = Sender(transport: Transport(threads: config.notifyConcurrency), publicURL: config.publicURL)
+        services.append(Dispatcher(store: store, config: notify, sender: sender, listener: listener, owner: workerID,
+                                   settings: settings, logger: logger))
+        logger.info("notifications enabled", metadata: ["channels": .string(notify.channels.map(\.name).joined(separator: ","))])
+    }
+    return services
 }

@@ -1,0 +1,37 @@
+/// A silence: notifications of matching alerts are held between `startsAt`
+/// and `endsAt`. Every matcher that is set must match.
+public struct Silence: Sendable, Equatable {
+    public var id: Int
+    public var rule: String?
+    public var platform: String?
+    public var severity: Rule.Severity?
+    public var labels: [String: String]
+    public var startsAt: Double
+    public var endsAt: Double
+    public var comment: String
+    public var createdBy: String
+    public var deleted: Bool
+
+    public init(id: Int, rule: String?, platform: String?, severity: Rule.Severity?, labels: [String: String],
+                startsAt: Double, endsAt: Double, comment: String, createdBy: String, deleted: Bool = false) {
+        self.id = id
+        self.rule = rule
+        self.platform = platform
+        self.severity = severity
+        self.labels = labels
+        self.startsAt = startsAt
+        self.endsAt = endsAt
+        self.comment = comment
+        self.createdBy = createdBy
+        self.deleted = deleted
+    }
+
+    public func isActive(at now: Double) -> Bool { !deleted && startsAt <= now && now < endsAt }
+
+    public func matches(_ alert: Alert) -> Bool {
+        if let rule, rule != alert.rule { return false }
+        if let platform, platform != alert.platform { return false }
+        if let severity, severity != alert.severity { return false }
+        return labels.allSatisfy { alert.labels[$0.key] == $0.value }
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import TocsinCore
+import TocsinStore
+
+/// Sends one notification to one channel and says how it went.
+public struct Sender: Sendable {
+    public struct Outcome: Sendable, Equatable {
+        public var verdict: RetryPolicy.Verdict
+        public var statusCode: Int?
+        /// What went wrong, without secrets.
+        public var error: String?
+    }
+
+    public let transport: Transport
+    public let publicURL: String?
+
+    public init(transport: Transport, publicURL: String?) {
+        self.transport = transport
+        self.publicURL = publicURL
+    }
+
+    public func send(_ content: NotificationContent, to channel: NotifyConfig.Channel) async -> Outcome {
+        let now = Date().timeIntervalSince1970
+        do {
+            switch channel.kind {
+            case .slack:
+                let body = NotificationMessages.slack(content, publicURL: publicURL, now: now)
+                return try await post(channel.url, body: body, headers: ["Content-Type: application/json"])
+            case .webhook:
+                let body = NotificationMessages.webhook(content, publicURL: publicURL, now: now)
+                var headers = ["Content-Type: application/json", "Idempotency-Key: \(content.notificationID)",
+                               "User-Agent: tocsin"]
+                if let secret = channel.secret {
+                    headers.append("X-Tocsin-Signature: " + Self.signature(body: body, secret: secret, timestamp: Int(now)))
+                }
+                return try await post(channel.url, body: body, headers: headers)
+            case .pagerduty:
+                guard let key = channel.routingKey else {
+                    return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) has no routing key")
+                }
+                let body = NotificationMessages.pagerDuty(content, routingKey: key, publicURL: publicURL)
+                return try await post(channel.url ?? NotifyConfig.Channel.pagerDutyURL, body: body,
+                                      headers: ["Content-Type: application/json"])
+            case .email:
+                return try await mail(content, channel: channel, now: now)
+            }
+        } catch {
+            return Outcome(verdict: .retry(after: nil), statusCode: nil, error: "sender unavailable: \(error)")
+        }
+    }
+
+    /// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with the channel's secret.
+    public static func signature(body: Data, secret: String, timestamp: Int) -> String {
+        var message = Array("\(timestamp).".utf8)
+        message.append(contentsOf: body)
+        return "t=\(timestamp),v1=" + Crypto.hex(Crypto.hmacSHA256(key: Array(secret.utf8), message: message))
+    }
+
+    private func post(_ url: String?, body: Data, headers: [String]) async throws -> Outcome {
+        guard let url else { return Outcome(verdict: .fail, statusCode: nil, error: "channel has no URL") }
+        let result = try await transport.post(url: url, headers: headers, body: body)
+        let verdict = RetryPolicy.classify(status: result.status, transportFailed: result.transportError != nil,
+                                           retryAfter: result.retryAfter, now: Date().timeIntervalSince1970)
+        var error: String?
+        if let transportError = result.transportError {
+            error = transportError
+        } else if verdict != .delivered {
+            error = "HTTP \(result.status)" + (result.body.isEmpty ? "" : ": " + String(result.body.prefix(200)))
+        }
+        return Outcome(verdict: verdict, statusCode: result.status == 0 ? nil : result.status, error: error)
+    }
+
+    private func mail(_ content: NotificationContent, channel: NotifyConfig.Channel, now: Double) async throws -> Outcome {
+        guard let url = channel.smtpURL, let from = channel.from, !channel.to.isEmpty else {
+            return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) is missing smtp_url, from or to")
+        }
+        let message = NotificationMessages.emailMessage(content, from: from, to: channel.to, publicURL: publicURL, now: now,
+                                                        boundary: "tocsin-" + Crypto.hex(Crypto.randomBytes(8)))
+        let startTLS = switch channel.startTLS {
+        case .off: 0
+        case .opportunistic: 1
+        case .required: 2
+        }
+        let result = try await transport.sendMail(url: url, username: channel.username, password: channel.password,
+                                                  from: from, to: channel.to, message: message, startTLS: startTLS)
+        if result.transportError == nil { return Outcome(verdict: .delivered, statusCode: result.smtpCode, error: nil) }
+        // SMTP 5xx (other than 421/45x-style transient ones) are permanent.
+        let permanent = result.smtpCode >= 500 && result.smtpCode < 600
+        return Outcome(verdict: permanent ? .fail : .retry(after: nil), statusCode: result.smtpCode == 0 ? nil : result.smtpCode,
+                       error: result.transportError)
+    }
+}

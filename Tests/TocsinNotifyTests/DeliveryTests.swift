@@ -1,0 +1,167 @@
+import Foundation
+import PostgresClient
+import TestSupport
+import Testing
+import TocsinCore
+import TocsinNotify
+import TocsinStore
+
+@Suite("Messages arrive at real receivers in the right shape")
+struct MessageShapeTests {
+    @Test("Slack: one attachment, colour by severity, green when resolved", arguments: Rule.Severity.allCases)
+    func slack(severity: Rule.Severity) async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = NotifyConfig.slackOnly(url: receiver.url + "/services/T000/B000/secret-token")
+                let rule = try await fire(pool, notify: notify, platforms: ["tiktok"], severity: severity)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await receiver.requests().count == 1 })
+                    try await resolveAll(pool, notify: notify, ruleID: rule)
+                    #expect(try await eventually { try await receiver.requests().count == 2 })
+                }
+                let requests = try await receiver.requests()
+                #expect(requests[0].path == "/services/T000/B000/secret-token")
+                let fired = try requests[0].json()
+                let attachment = try #require((fired["attachments"] as? [[String: Any]])?.first)
+                let expected = ["warning": "#FFA500", "error": "#FF0000", "critical": "#8B0000"][severity.rawValue]
+                #expect(attachment["color"] as? String == expected)
+                #expect(attachment["title"] as? String == "[FIRING] test_rule · tiktok")
+                #expect(attachment["text"] as? String == "Test rule fired by the suite")
+                #expect((attachment["title_link"] as? String)?.hasPrefix("https://tocsin.example.com/monitoring?alert=") == true)
+                #expect(attachment["ts"] is Int)
+                let fields = (attachment["fields"] as? [[String: Any]] ?? []).reduce(into: [String: String]()) {
+                    $0[$1["title"] as? String ?? ""] = $1["value"] as? String
+                }
+                #expect(fields["Value"] == "1 (threshold > 0)")
+                #expect(fields["Samples"] == "1")
+                #expect(fields["Platform"] == "tiktok")
+                #expect(fields["Started at"] != nil)
+                let resolved = try #require((try requests[1].json()["attachments"] as? [[String: Any]])?.first)
+                #expect(resolved["color"] as? String == "#2EB886")
+                #expect(resolved["title"] as? String == "[RESOLVED] test_rule · tiktok")
+                #expect((resolved["fields"] as? [[String: Any]])?.contains { $0["title"] as? String == "Duration" } == true)
+                try await pool.query("SELECT 1")
+                #expect(try await notificationStatuses(pool) == ["sent", "sent"])
+            }
+        }
+    }
+
+    @Test("webhook: the signature verifies with the channel's secret and not with another; Idempotency-Key is the id")
+    func webhook() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let channel = NotifyConfig.Channel(name: "hook", kind: .webhook, url: receiver.url + "/hook", secret: "s3cret")
+                let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["hook"])])
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await receiver.requests().count == 1 })
+                }
+                let request = try #require(try await receiver.requests().first)
+                let header = try #require(request.headers["x-tocsin-signature"])
+                let parts = Dictionary(uniqueKeysWithValues: header.split(separator: ",").map {
+                    let kv = $0.split(separator: "=", maxSplits: 1)
+                    return (String(kv[0]), String(kv[1]))
+                })
+                let t = try #require(parts["t"].flatMap(Int.init))
+                let body = Data(request.body.utf8)
+                #expect(Sender.signature(body: body, secret: "s3cret", timestamp: t) == header)
+                #expect(Sender.signature(body: body, secret: "another", timestamp: t) != header)
+                #expect(abs(Double(t) - Date().timeIntervalSince1970) < 60)
+                let id: Int = try await pool.query("SELECT id FROM notifications")[0].decode("id")
+                #expect(request.headers["idempotency-key"] == String(id))
+                let json = try request.json()
+                #expect(json["type"] as? String == "alert.fired")
+                #expect((json["alert"] as? [String: Any])?["rule"] as? String == "test_rule")
+                #expect(json["id"] as? Int == id)
+            }
+        }
+    }
+
+    @Test("PagerDuty: trigger then resolve with the same dedup_key")
+    func pagerDuty() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let channel = NotifyConfig.Channel(name: "pd", kind: .pagerduty, url: receiver.url + "/v2/enqueue", routingKey: "R0UT1NG")
+                let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["pd"])])
+                let rule = try await fire(pool, notify: notify, platforms: ["instagram"], severity: .critical)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await receiver.requests().count == 1 })
+                    try await resolveAll(pool, notify: notify, ruleID: rule)
+                    #expect(try await eventually { try await receiver.requests().count == 2 })
+                }
+                let requests = try await receiver.requests()
+                let trigger = try requests[0].json(), resolve = try requests[1].json()
+                #expect(trigger["event_action"] as? String == "trigger")
+                #expect(resolve["event_action"] as? String == "resolve")
+                #expect(trigger["routing_key"] as? String == "R0UT1NG")
+                #expect(trigger["dedup_key"] as? String != nil)
+                #expect(trigger["dedup_key"] as? String == resolve["dedup_key"] as? String)
+                let payload = try #require(trigger["payload"] as? [String: Any])
+                #expect(payload["severity"] as? String == "critical")
+                #expect(payload["source"] as? String == "tocsin")
+                #expect((payload["summary"] as? String)?.hasPrefix("[FIRING] test_rule · instagram") == true)
+                let details = try #require(payload["custom_details"] as? [String: Any])
+                #expect(details["value"] as? Double == 1)
+                #expect(details["threshold"] as? Double == 0)
+            }
+        }
+    }
+
+    @Test("e-mail over SMTP with authentication arrives with text and HTML parts")
+    func email() async throws {
+        let sink = try await SMTPSink.start(user: "tocsin", password: "mail-pass")
+        defer { sink.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let channel = NotifyConfig.Channel(name: "mail", kind: .email, smtpURL: "smtp://127.0.0.1:\(sink.port)",
+                                                   username: "tocsin", password: "mail-pass", from: "tocsin@example.com",
+                                                   to: ["oncall@example.com", "lead@example.com"], startTLS: .off)
+                let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["mail"])])
+                try await fire(pool, notify: notify, platforms: ["tiktok"], severity: .error)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { (try? sink.messages().count) == 1 })
+                }
+                let (envelope, raw) = try #require(try sink.messages().first)
+                #expect(envelope["from"] as? String == "tocsin@example.com")
+                #expect(envelope["to"] as? [String] == ["oncall@example.com", "lead@example.com"])
+                #expect(envelope["auth"] as? String == "tocsin")
+                #expect(raw.contains("Content-Type: multipart/alternative"))
+                #expect(raw.contains("Content-Type: text/plain; charset=utf-8"))
+                #expect(raw.contains("Content-Type: text/html; charset=utf-8"))
+                let subjectLine = try #require(raw.split(separator: "\r\n").first { $0.hasPrefix("Subject: ") })
+                let encoded = subjectLine.dropFirst("Subject: =?UTF-8?B?".count).dropLast(2)
+                let subject = String(decoding: Data(base64Encoded: String(encoded)) ?? Data(), as: UTF8.self)
+                #expect(subject == "[FIRING][ERROR] test_rule · tiktok")
+                #expect(try await notificationStatuses(pool) == ["sent"])
+            }
+        }
+    }
+
+    @Test("a wrong SMTP password is a failed delivery that is retried, not a crash")
+    func emailRefused() async throws {
+        let sink = try await SMTPSink.start(user: "tocsin", password: "right")
+        defer { sink.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let channel = NotifyConfig.Channel(name: "mail", kind: .email, smtpURL: "smtp://127.0.0.1:\(sink.port)",
+                                                   username: "tocsin", password: "wrong", from: "a@example.com", to: ["b@example.com"],
+                                                   startTLS: .off)
+                let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["mail"])])
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify, settings: fastSettings(maxAttempts: 2)) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["dead"] })
+                }
+                let error: String? = try await pool.query("SELECT last_error FROM notifications")[0].decode("last_error")
+                #expect(error?.isEmpty == false)
+                #expect(error?.contains("wrong") == false)
+                #expect(try sink.messages().isEmpty)
+            }
+        }
+    }
+}

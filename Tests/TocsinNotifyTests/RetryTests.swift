@@ -1,0 +1,285 @@
+import Foundation
+import PostgresClient
+import TestSupport
+import Testing
+import TocsinCore
+import TocsinNotify
+import TocsinStore
+
+func webhookConfig(_ receiver: HTTPReceiver, rate: Double? = nil, burst: Int? = nil, kind: NotifyConfig.Channel.Kind = .webhook) -> NotifyConfig {
+    let channel = NotifyConfig.Channel(name: "hook", kind: kind, url: receiver.url + "/hook", ratePerSecond: rate, burst: burst)
+    return NotifyConfig(channels: [channel], routes: [.init(channels: ["hook"])])
+}
+
+@Suite("Retries, rate limits, silences and leases")
+struct RetryTests {
+    @Test("500 then 200: delivered once")
+    func retryThenSuccess() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await receiver.control(#"{"script": [500]}"#)
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
+                }
+                let requests = try await receiver.requests()
+                #expect(requests.map(\.status) == [500, 200])
+                let attempts: Int = try await pool.query("SELECT attempts FROM notifications")[0].decode("attempts")
+                #expect(attempts == 2)
+            }
+        }
+    }
+
+    @Test("429 with Retry-After: 2: no request before 2 seconds")
+    func retryAfter() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await receiver.control(#"{"script": [429], "retry_after": "2"}"#)
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
+                }
+                let requests = try await receiver.requests()
+                #expect(requests.map(\.status) == [429, 200])
+                #expect(requests[1].at - requests[0].at >= 2.0, "retried after \(requests[1].at - requests[0].at) s")
+            }
+        }
+    }
+
+    @Test("always 500: dead after the last attempt, and the API's retry queues it again")
+    func deadLetter() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await receiver.control(#"{"mode": "fail", "status": 503}"#)
+        try await withTestDatabase { db in
+            let notify = webhookConfig(receiver)
+            try await db.withPool { pool in
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify, settings: fastSettings(maxAttempts: 3, base: 0.2)) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["dead"] })
+                }
+                #expect(try await receiver.requests().count == 3)
+            }
+            try await withRunningApp(db) { app in
+                let reader = ["Authorization": "Bearer \(try await db.createKey(scopes: [.read]))"]
+                let admin = ["Authorization": "Bearer \(try await db.createKey(scopes: [.admin]))"]
+                let dead = try await app.client.get("/api/notifications?status=dead", headers: reader)
+                let rows = try #require(try dead.json()["notifications"] as? [[String: Any]])
+                #expect(rows.count == 1)
+                #expect(rows[0]["attempts"] as? Int == 3)
+                #expect((rows[0]["last_error"] as? String)?.contains("503") == true)
+                let id = try #require(rows[0]["id"] as? Int)
+                #expect(try await app.client.request("POST", "/api/notifications/\(id)/retry", headers: reader).status == 403)
+                #expect(try await app.client.request("POST", "/api/notifications/999999/retry", headers: admin).status == 404)
+                let retried = try await app.client.request("POST", "/api/notifications/\(id)/retry", headers: admin)
+                #expect(retried.status == 200)
+                #expect((try retried.json()["notification"] as? [String: Any])?["status"] as? String == "pending")
+                #expect(try await app.client.request("POST", "/api/notifications/\(id)/retry", headers: admin).status == 409)
+                #expect(try await app.client.get("/api/notifications?status=bogus", headers: reader).status == 400)
+            }
+            try await receiver.control(#"{"mode": "ok"}"#)
+            try await db.withPool { pool in
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
+                }
+            }
+            #expect(try await receiver.requests().map(\.status) == [503, 503, 503, 200])
+        }
+    }
+
+    @Test("a receiver that hangs times out and the delivery is retried")
+    func hang() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await receiver.control(#"{"mode": "hang"}"#)
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify, timeoutMs: 1_000) { () async throws in
+                    #expect(try await eventually { try await receiver.requests().count >= 1 })
+                    #expect(try await eventually {
+                        let error: String? = try await pool.query("SELECT last_error FROM notifications")[0].decode("last_error")
+                        return error?.lowercased().contains("timeout") == true || error?.lowercased().contains("timed out") == true
+                    })
+                    try await receiver.control(#"{"mode": "ok"}"#)
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
+                }
+            }
+        }
+    }
+
+    @Test("a 400 is not retried")
+    func permanent() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await receiver.control(#"{"mode": "fail", "status": 400}"#)
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["dead"] })
+                }
+                #expect(try await receiver.requests().count == 1)
+            }
+        }
+    }
+
+    @Test("a storm to Slack is queued at 1 message a second after a burst of 5, none dropped")
+    func rateLimit() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver, kind: .slack)
+                try await fire(pool, notify: notify, platforms: (0..<8).map { "p\($0)" })
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually(timeout: .seconds(30)) {
+                        try await notificationStatuses(pool) == Array(repeating: "sent", count: 8)
+                    })
+                }
+                let times = try await receiver.requests().map(\.at).sorted()
+                #expect(times.count == 8)
+                // 5 at once, then about one a second: the 8th comes at least 2.5 s after the first.
+                #expect(times[7] - times[0] >= 2.5, "spread \(times[7] - times[0]) s")
+                #expect(times[4] - times[0] < 1.0)
+            }
+        }
+    }
+
+    @Test("a silence holds notifications (recorded as silenced) and releases them when it ends, if the alert is still open")
+    func silence() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                let store = makeStore(pool)
+                let silence = try await store.silences.create(rule: "test_rule", platform: "tiktok", severity: nil, labels: [:],
+                                                              startsAt: nil, endsAt: Date().timeIntervalSince1970 + 3600,
+                                                              comment: "maintenance", createdBy: "ops")
+                try await fire(pool, notify: notify, platforms: ["tiktok", "instagram"])
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await receiver.requests().count == 1 })
+                    try await Task.sleep(for: .seconds(1))
+                    #expect(try await receiver.requests().count == 1)
+                    let held: String = try await pool.query(
+                        "SELECT n.status FROM notifications n JOIN alerts a ON a.id = n.alert_id WHERE a.platform = 'tiktok'")[0].decode("status")
+                    #expect(held == "silenced")
+                    // The alert itself is recorded and open.
+                    let open: Int = try await pool.query("SELECT count(*) AS n FROM alerts WHERE status = 'firing'")[0].decode("n")
+                    #expect(open == 2)
+                    #expect(try await store.silences.delete(id: silence.id))
+                    #expect(try await eventually { try await receiver.requests().count == 2 })
+                }
+                let bodies = try await receiver.requests().map { try $0.json() }
+                #expect(((bodies[1]["alert"] as? [String: Any])?["platform"] as? String) == "tiktok")
+            }
+        }
+    }
+
+    @Test("a claimed row whose dispatcher vanished is sent by another after the lease")
+    func leaseExpiry() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                try await fire(pool, notify: notify)
+                // A dispatcher claims with a 2 s lease and is never heard from again.
+                let claimed = try await NotificationStore(pool: pool).claim(owner: "ghost", limit: 10, leaseSeconds: 2)
+                #expect(claimed.count == 1)
+                let start = Date()
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
+                }
+                #expect(Date().timeIntervalSince(start) >= 1.5)
+                #expect(try await receiver.requests().count == 1)
+            }
+        }
+    }
+}
+
+@Suite("Notification configuration")
+struct NotifyConfigTests {
+    @Test("routes by severity and labels, send_resolved, the shortest repeat interval")
+    func routing() throws {
+        let yaml = """
+            channels:
+              - name: slack
+                kind: slack
+                url_env: TEST_SLACK_URL
+              - name: pager
+                kind: pagerduty
+                routing_key: abc
+              - name: mail
+                kind: email
+                smtp_url: smtp://127.0.0.1:2525
+                from: t@example.com
+                to: [a@example.com]
+            routes:
+              - channels: [slack]
+                repeat_interval: 4h
+              - channels: [pager, slack]
+                severities: [critical]
+                labels: {team: integrations}
+                repeat_interval: 30m
+              - channels: [mail]
+                send_resolved: false
+            """
+        let result = NotifyConfig.parse(yaml: yaml, environment: ["TEST_SLACK_URL": "https://hooks.slack.com/services/T/B/xyz"])
+        let config = try #require(result.config, "\(result.problems)")
+        let critical = config.destinations(rule: "r", severity: .critical, labels: ["team": "integrations"], transition: .fired)
+        #expect(critical.map(\.channel.name) == ["slack", "pager", "mail"])
+        #expect(critical.first { $0.channel.name == "slack" }?.repeatIntervalSeconds == 1800)
+        let warning = config.destinations(rule: "r", severity: .warning, labels: [:], transition: .resolved)
+        #expect(warning.map(\.channel.name) == ["slack"])
+        #expect(config.channel(named: "slack")?.redactedDestination == "https://hooks.slack.com/services/***")
+        #expect(config.channel(named: "slack")?.ratePerSecond == 1)
+        #expect(config.channel(named: "slack")?.burst == 5)
+    }
+
+    @Test("problems are reported with line and field; missing secrets from the environment are named")
+    func problems() {
+        let yaml = """
+            channels:
+              - name: slack
+                kind: slack
+                url_env: NOT_SET_ANYWHERE
+              - name: hook
+                kind: carrier-pigeon
+            routes:
+              - channels: [slack, nowhere]
+                severities: [loud]
+                repeat_interval: 10s
+            """
+        let problems = NotifyConfig.parse(yaml: yaml, environment: [:]).problems
+        #expect(problems.contains { $0.field == "url_env" && $0.line == 4 && $0.message.contains("NOT_SET_ANYWHERE") })
+        #expect(problems.contains { $0.field == "kind" && $0.rule == "channel hook" })
+        #expect(problems.contains { $0.field == "channels" && $0.message.contains("nowhere") })
+        #expect(problems.contains { $0.field == "severities" })
+        #expect(problems.contains { $0.field == "repeat_interval" })
+    }
+
+    @Test("retry delays: exponential with jitter, Retry-After honoured, nil after the last attempt")
+    func retryPolicy() {
+        let policy = RetryPolicy(maxAttempts: 4, baseDelay: 2, maxDelay: 600)
+        #expect(policy.delay(afterAttempt: 1, requested: nil, random: 1) == 2)
+        #expect(policy.delay(afterAttempt: 3, requested: nil, random: 1) == 8)
+        #expect(policy.delay(afterAttempt: 3, requested: nil, random: 0) == 4)
+        #expect(policy.delay(afterAttempt: 2, requested: 30, random: 0) == 30)
+        #expect(policy.delay(afterAttempt: 4, requested: nil) == nil)
+        #expect(RetryPolicy.classify(status: 503, transportFailed: false, retryAfter: nil, now: 0) == .retry(after: nil))
+        #expect(RetryPolicy.classify(status: 429, transportFailed: false, retryAfter: "7", now: 0) == .retry(after: 7))
+        #expect(RetryPolicy.classify(status: 404, transportFailed: false, retryAfter: nil, now: 0) == .fail)
+        #expect(RetryPolicy.classify(status: 0, transportFailed: true, retryAfter: nil, now: 0) == .retry(after: nil))
+        #expect(RetryPolicy.parseRetryAfter("Thu, 01 Jan 1970 00:01:40 GMT", now: 40) == 60)
+    }
+}
