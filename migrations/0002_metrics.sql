@@ -49,6 +49,14 @@ BEGIN
     FOR day IN SELECT generate_series(from_day, to_day, interval '1 day')::date LOOP
         part := parent || '_p' || to_char(day, 'YYYYMMDD');
         CONTINUE WHEN to_regclass(part) IS NOT NULL;
+        -- Queries planned before the attach would miss the rows moved out of
+        -- the default partition, and writers routing to it would fail its
+        -- constraint: hold both off until this transaction commits. This
+        -- happens once a day per table and lasts milliseconds; the lock
+        -- timeout keeps a long-running query from stalling everyone behind
+        -- it (the worker retries at its next maintenance round).
+        PERFORM set_config('lock_timeout', '5s', true);
+        EXECUTE format('LOCK TABLE %I IN ACCESS EXCLUSIVE MODE', parent);
         EXECUTE format('CREATE TABLE %I (LIKE %I INCLUDING DEFAULTS)', part, parent);
         EXECUTE format(
             'WITH moved AS (DELETE FROM %I WHERE %I >= %L AND %I < %L RETURNING *) INSERT INTO %I SELECT * FROM moved',

@@ -10,7 +10,8 @@ import Synchronization
 /// subscriber. When the connection breaks it reconnects with backoff,
 /// LISTENs again and sends `.listening` so subscribers can re-read whatever
 /// they may have missed while it was down.
-public final class PostgresListener: Sendable, Service {
+public final class PostgresListener: Sendable, Service, CustomStringConvertible {
+    public var description: String { "PostgresListener(\(channels))" }
     public enum Event: Sendable, Equatable {
         /// LISTEN is active (first connect or reconnect). Notifications sent
         /// before this may have been missed.

@@ -19,7 +19,9 @@ import Synchronization
 ///
 /// As a `Service`, the pool waits for graceful shutdown, then closes once
 /// every checked-out connection is returned.
-public final class PostgresPool: Sendable, Service {
+public final class PostgresPool: Sendable, Service, CustomStringConvertible {
+    /// Never the connection string: it can hold a password.
+    public var description: String { "PostgresPool(size: \(configuration.size))" }
     public struct Configuration: Sendable {
         /// libpq URI or key=value connection string.
         public var conninfo: String
@@ -85,7 +87,9 @@ public final class PostgresPool: Sendable, Service {
 
     // MARK: - Running work
 
-    /// Runs `body` with a connection on a database thread.
+    /// Runs `body` with a connection on a database thread. A task cancelled
+    /// before its turn comes does not run `body` (CancellationError); once
+    /// started, `body` runs to the end.
     public func withConnection<T: Sendable>(
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
@@ -97,11 +101,13 @@ public final class PostgresPool: Sendable, Service {
                 Self.run(grant: grant, conninfo: conninfo, body)
             }
         } catch {
-            // The thread pool is shut down: the grant was never used.
+            // Cancelled before the work started, or the thread pool is shut
+            // down: either way the grant was never used.
             switch grant {
             case .connection(let connection): checkin(connection)
             case .slot: releaseSlot()
             }
+            if error is CancellationError { throw error }
             throw PostgresError(kind: .poolClosed, message: "database threads are stopped")
         }
         if let connection = outcome.connection {

@@ -1,6 +1,7 @@
 import Foundation
 import HTTPTypes
 import NIOCore
+import PostgresClient
 import Hummingbird
 import Logging
 import NIOCore
@@ -33,7 +34,12 @@ public func buildApplication(
         return made
     }()
     let notify = try NotifyConfig.load(config: config, environment: ProcessInfo.processInfo.environment)
-    let router = buildRouter(config: config, store: store, notify: notify)
+    let assets = try DashboardAssets.load()
+    // One LISTEN connection per API process feeds every live dashboard.
+    let listener = PostgresListener(conninfo: try config.requireDatabaseURL(), channels: [AlertStore.alertsChannel],
+                                    logger: logger)
+    services.append(listener)
+    let router = buildRouter(config: config, store: store, notify: notify, assets: assets, listener: listener)
     return Application(
         router: router,
         configuration: .init(
@@ -48,7 +54,9 @@ public func buildApplication(
     )
 }
 
-func buildRouter(config: Configuration, store: Store, notify: NotifyConfig) -> Router<TocsinRequestContext> {
+func buildRouter(
+    config: Configuration, store: Store, notify: NotifyConfig, assets: DashboardAssets, listener: PostgresListener
+) -> Router<TocsinRequestContext> {
     let router = Router(context: TocsinRequestContext.self)
     // Order matters: middleware added before routes wraps them and the
     // not-found responder.
@@ -58,8 +66,9 @@ func buildRouter(config: Configuration, store: Store, notify: NotifyConfig) -> R
     router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
 
     HealthRoutes(store: store).register(on: router)
+    DashboardRoutes(store: store, config: config, assets: assets).register(on: router)
 
-    let api = router.group("api").add(middleware: AuthMiddleware(keys: store.apiKeys))
+    let api = router.group("api").add(middleware: AuthMiddleware(keys: store.apiKeys, sessions: store.sessions))
     api.get("whoami") { _, context -> Response in
         let identity = try context.requireIdentity()
         struct WhoAmI: Encodable {
@@ -74,5 +83,6 @@ func buildRouter(config: Configuration, store: Store, notify: NotifyConfig) -> R
                 fallbackEvaluator: RuleEvaluator(pool: store.pool, workerID: "api-" + WorkerStore.makeID(), hooks: hooks))
         .register(on: api)
     NotificationRoutes(store: store, notify: notify).register(on: api)
+    StreamRoutes(store: store, listener: listener).register(on: api)
     return router
 }

@@ -87,32 +87,47 @@ struct BodyLimitMiddleware: RouterMiddleware {
     }
 }
 
-/// Authenticates `/api/…` requests with `Authorization: Bearer <key>`.
-/// Scope checks happen in each route (`context.require(.read)`).
+/// Authenticates `/api/…` requests: `Authorization: Bearer <key>`, or the
+/// dashboard's session cookie — then every request that changes something
+/// must carry the session's `X-CSRF-Token`. Scope checks happen in each
+/// route (`context.require(.read)`).
 struct AuthMiddleware: RouterMiddleware {
     typealias Context = TocsinRequestContext
     let keys: ApiKeyStore
+    let sessions: SessionStore
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
-        guard let header = request.headers[.authorization] else {
+        var context = context
+        if let header = request.headers[.authorization] {
+            let parts = header.split(separator: " ", maxSplits: 1)
+            guard parts.count == 2, parts[0].lowercased() == "bearer" else {
+                throw Self.unauthorized("malformed Authorization header: expected Bearer <key>")
+            }
+            let key = parts[1].trimmingCharacters(in: .whitespaces)
+            switch try await keys.authenticate(key: key) {
+            case .valid(let record):
+                context.identity = Identity(keyID: record.id, name: record.name, scopes: record.scopes)
+            case .revoked:
+                throw Self.unauthorized("this API key has been revoked")
+            case .unknown:
+                throw Self.unauthorized("invalid API key")
+            }
+        } else if let id = request.cookies[DashboardRoutes.cookieName]?.value {
+            guard let session = try await sessions.find(id: id) else {
+                throw Self.unauthorized("the dashboard session has expired; sign in again")
+            }
+            if ![.get, .head, .options].contains(request.method) {
+                guard let token = request.headers[.csrfToken], Crypto.constantTimeEquals(token, session.csrfToken) else {
+                    throw APIError(.forbidden, code: "csrf_failed", message: "missing or wrong X-CSRF-Token")
+                }
+            }
+            context.identity = Identity(keyID: session.key.id, name: session.key.name, scopes: session.key.scopes,
+                                        sessionID: Crypto.sha256Hex(id))
+        } else {
             throw Self.unauthorized("missing API key: send Authorization: Bearer <key>")
         }
-        let parts = header.split(separator: " ", maxSplits: 1)
-        guard parts.count == 2, parts[0].lowercased() == "bearer" else {
-            throw Self.unauthorized("malformed Authorization header: expected Bearer <key>")
-        }
-        let key = parts[1].trimmingCharacters(in: .whitespaces)
-        switch try await keys.authenticate(key: key) {
-        case .valid(let record):
-            var context = context
-            context.identity = Identity(keyID: record.id, name: record.name, scopes: record.scopes)
-            context.logger[metadataKey: "api_key"] = .string(record.name)
-            return try await next(request, context)
-        case .revoked:
-            throw Self.unauthorized("this API key has been revoked")
-        case .unknown:
-            throw Self.unauthorized("invalid API key")
-        }
+        context.logger[metadataKey: "api_key"] = .string(context.identity!.name)
+        return try await next(request, context)
     }
 
     static func unauthorized(_ message: String) -> APIError {

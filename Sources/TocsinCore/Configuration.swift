@@ -33,6 +33,7 @@ public struct Configuration: Sendable, Equatable {
     public var notifyConcurrency: Int = 8
     /// Test-only pause between claiming a notification and sending it.
     public var testDispatchPauseMs: Int?
+    public var sessionTTLSeconds: Int = 12 * 3600
 
     public init() {}
 
@@ -72,6 +73,7 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "NOTIFY_LEASE_SECONDS", defaultValue: "60",
                  summary: "How long a dispatcher owns a claimed notification before another may take it"),
         Variable(name: "NOTIFY_CONCURRENCY", defaultValue: "8", summary: "Notifications a worker sends at the same time"),
+        Variable(name: "SESSION_TTL", defaultValue: "12h", summary: "How long a dashboard sign-in lasts (30m, 12h, 7d, …)"),
         Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
     ]
 
@@ -128,6 +130,12 @@ public struct Configuration: Sendable, Equatable {
         }
         if let pause = value("TOCSIN_TEST_DISPATCH_PAUSE_MS") {
             config.testDispatchPauseMs = try parseInt(pause, name: "TOCSIN_TEST_DISPATCH_PAUSE_MS", range: 0...600_000)
+        }
+        if let ttl = value("SESSION_TTL") {
+            guard let seconds = DurationText.parse(ttl), seconds >= 60, seconds <= 30 * 86_400 else {
+                throw Error("SESSION_TTL must be a duration from 1m to 30d such as 12h, got '\(ttl)'")
+            }
+            config.sessionTTLSeconds = seconds
         }
         if let days = value("METRICS_RETENTION_DAYS") {
             config.metricsRetentionDays = try parseInt(days, name: "METRICS_RETENTION_DAYS", range: 1...3650)

@@ -32,8 +32,15 @@ import Yams
 ///     repeat_interval: 1h
 ///     send_resolved: true
 /// ```
-public struct NotifyConfig: Sendable, Equatable {
-    public struct Channel: Sendable, Equatable {
+public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
+    /// Channel names and redacted destinations only: never secrets.
+    public var description: String {
+        "NotifyConfig(" + channels.map(\.description).joined(separator: ", ") + ")"
+    }
+
+    public struct Channel: Sendable, Equatable, CustomStringConvertible {
+        public var description: String { "\(name) (\(kind.rawValue)) → \(redactedDestination)" }
+
         public enum Kind: String, Sendable, CaseIterable, Codable {
             case slack, webhook, pagerduty, email
         }

@@ -14,7 +14,8 @@ import TocsinStore
 /// message but before marking it sent leaves a row that is sent again after
 /// its lease. Receivers drop that repeat by the notification id
 /// (`Idempotency-Key` for webhooks, `dedup_key` for PagerDuty).
-public final class Dispatcher: Service, Sendable {
+public final class Dispatcher: Service, Sendable, CustomStringConvertible {
+    public var description: String { "Dispatcher" }
     public struct Settings: Sendable {
         public var retry = RetryPolicy()
         public var leaseSeconds: Double = 60
@@ -46,8 +47,10 @@ public final class Dispatcher: Service, Sendable {
         self.logger = logger
     }
 
+    /// On graceful shutdown the dispatcher stops claiming and lets the
+    /// deliveries in flight finish and be recorded.
     public func run() async throws {
-        await cancelWhenGracefulShutdown {
+        await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
                 if let listener = self.listener {
                     group.addTask {
@@ -57,20 +60,24 @@ public final class Dispatcher: Service, Sendable {
                             case .notification(let n) where n.channel == NotificationStore.channel: self.wakeup.signal()
                             case .notification: break
                             }
+                            if Task.isCancelled { break }
                         }
                     }
                 }
                 group.addTask { await self.housekeeping() }
-                group.addTask { await self.deliverLoop() }
-                await group.next()
+                await self.deliverLoop()
                 group.cancelAll()
             }
+        } onGracefulShutdown: {
+            self.wakeup.signal()
         }
     }
 
+    private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
+
     /// Repeats for alerts still firing, and release of silenced rows.
     private func housekeeping() async {
-        while !Task.isCancelled {
+        while !stopping {
             do {
                 let repeats = try await store.notifications.queueRepeats(config: config)
                 let (released, dropped) = try await store.notifications.releaseSilenced()
@@ -86,7 +93,7 @@ public final class Dispatcher: Service, Sendable {
     }
 
     private func deliverLoop() async {
-        while !Task.isCancelled {
+        while !stopping {
             do {
                 let claimed = try await store.notifications.claim(owner: owner, limit: settings.concurrency,
                                                                   leaseSeconds: settings.leaseSeconds)
@@ -140,12 +147,14 @@ public final class Dispatcher: Service, Sendable {
             metadata["http.status"] = outcome.statusCode.map { "\($0)" } ?? "none"
             switch outcome.verdict {
             case .delivered:
-                try await store.notifications.markSent(id: notification.id, statusCode: outcome.statusCode)
+                try await shielded { [store] in try await store.notifications.markSent(id: notification.id, statusCode: outcome.statusCode) }
                 logger.info("notification sent", metadata: metadata)
             case .retry(let requested):
                 let delay = settings.retry.delay(afterAttempt: notification.attempts, requested: requested)
-                try await store.notifications.markFailed(id: notification.id, owner: owner, error: outcome.error ?? "failed",
-                                                         statusCode: outcome.statusCode, retryIn: delay)
+                try await shielded { [store, owner] in
+                    try await store.notifications.markFailed(id: notification.id, owner: owner, error: outcome.error ?? "failed",
+                                                             statusCode: outcome.statusCode, retryIn: delay)
+                }
                 metadata["error"] = .string(outcome.error ?? "failed")
                 if let delay {
                     metadata["retry_in_s"] = .string(String(format: "%.1f", delay))
@@ -154,8 +163,10 @@ public final class Dispatcher: Service, Sendable {
                     logger.error("notification dead after its last attempt", metadata: metadata)
                 }
             case .fail:
-                try await store.notifications.markFailed(id: notification.id, owner: owner, error: outcome.error ?? "failed",
-                                                         statusCode: outcome.statusCode, retryIn: nil)
+                try await shielded { [store, owner] in
+                    try await store.notifications.markFailed(id: notification.id, owner: owner, error: outcome.error ?? "failed",
+                                                             statusCode: outcome.statusCode, retryIn: nil)
+                }
                 metadata["error"] = .string(outcome.error ?? "failed")
                 logger.error("notification refused by the receiver; not retried", metadata: metadata)
             }

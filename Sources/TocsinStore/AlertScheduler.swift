@@ -9,7 +9,8 @@ import TocsinCore
 /// interval across all workers), evaluates early when events arrive for a
 /// metric a rule reads, answers "run checks now" requests, and keeps the
 /// worker's heartbeat.
-public final class AlertScheduler: Service, Sendable {
+public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
+    public var description: String { "AlertScheduler" }
     let store: Store
     let evaluator: RuleEvaluator
     let listener: PostgresListener

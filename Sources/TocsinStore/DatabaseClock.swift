@@ -8,7 +8,8 @@ import Synchronization
 /// host's clock and PostgreSQL's `clock_timestamp()` is measured at start
 /// and every minute, so "now" for defaults and validation is the database's
 /// now (to within a few milliseconds) even when hosts' clocks drift.
-public final class DatabaseClock: Sendable, Service {
+public final class DatabaseClock: Sendable, Service, CustomStringConvertible {
+    public var description: String { "DatabaseClock" }
     private let offset = Mutex<Double>(0)
     private let pool: PostgresPool
     private let logger: Logger
@@ -47,4 +48,11 @@ public final class DatabaseClock: Sendable, Service {
             }
         }
     }
+}
+
+/// Runs `operation` to completion even if the calling task is cancelled:
+/// for the write that finishes something already done elsewhere (marking a
+/// delivered notification sent), where skipping it would cause a repeat.
+public func shielded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
+    try await Task { try await operation() }.value
 }

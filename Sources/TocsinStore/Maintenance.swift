@@ -41,6 +41,8 @@ public struct Maintenance: Sendable {
                 "DELETE FROM check_requests WHERE requested_at < now() - interval '1 day'").affectedRows
             report.rowsPruned += try connection.query(
                 "DELETE FROM workers WHERE last_heartbeat < now() - interval '1 day'").affectedRows
+            report.rowsPruned += try connection.query(
+                "DELETE FROM dashboard_sessions WHERE expires_at < now()").affectedRows
             return report
         }
     }

@@ -5,7 +5,8 @@ import ServiceLifecycle
 /// expired idempotency keys. Runs at start and then every `interval`; when
 /// several workers run it, one does the work and the others skip (advisory
 /// lock).
-public struct MaintenanceService: Service {
+public struct MaintenanceService: Service, CustomStringConvertible {
+    public var description: String { "MaintenanceService" }
     let store: Store
     let retentionDays: Int
     let interval: Duration

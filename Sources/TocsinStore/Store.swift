@@ -6,7 +6,8 @@ import TocsinCore
 
 /// The database side of a Tocsin process: the pool and a repository per
 /// table family, built once from the configuration and shared.
-public struct Store: Sendable {
+public struct Store: Sendable, CustomStringConvertible {
+    public var description: String { "Store" }
     public let pool: PostgresPool
     public let migrator: Migrator
     public let apiKeys: ApiKeyStore
@@ -19,6 +20,7 @@ public struct Store: Sendable {
     public let checks: CheckRequests
     public let notifications: NotificationStore
     public let silences: SilenceStore
+    public let sessions: SessionStore
 
     public init(pool: PostgresPool, migrator: Migrator, logger: Logger) {
         self.pool = pool
@@ -33,6 +35,7 @@ public struct Store: Sendable {
         self.checks = CheckRequests(pool: pool)
         self.notifications = NotificationStore(pool: pool)
         self.silences = SilenceStore(pool: pool)
+        self.sessions = SessionStore(pool: pool)
     }
 
     /// The services every process runs: the pool first (so it closes last)

@@ -18,7 +18,7 @@ struct Tocsin: AsyncParsableCommand {
             a flag wins over the variable. `tocsin run` is the single-machine default; \
             `serve` and `worker` scale out behind a load balancer.
             """,
-        subcommands: [Migrate.self, Serve.self, Worker.self, Run.self, Keys.self, Rules.self, Notify.self]
+        subcommands: [Migrate.self, Serve.self, Worker.self, Run.self, Keys.self, Rules.self, Notify.self, Demo.self]
     )
 }
 

@@ -54,6 +54,55 @@ public struct TestHTTPClient: Sendable {
         }
     }
 
+    /// Opens a streaming GET (server-sent events) and reads until `until`
+    /// holds for the text received so far, or `timeout` passes. `started`
+    /// runs once the response head has arrived.
+    public func stream(
+        _ path: String, headers: [String: String] = [:], timeout: TimeInterval = 15,
+        started: @escaping @Sendable () async throws -> Void, until: @escaping @Sendable (String) -> Bool
+    ) async throws -> String {
+        let host = self.host, port = self.port
+        let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+        let reader = Task {
+            try await blocking { () -> String in
+                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+                defer { close(fd) }
+                var tv = timeval(tv_sec: 0, tv_usec: 200_000)
+                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
+                var address = sockaddr_in()
+                address.sin_family = sa_family_t(AF_INET)
+                address.sin_addr.s_addr = inet_addr(host)
+                address.sin_port = UInt16(port).bigEndian
+                _ = withUnsafePointer(to: &address) {
+                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+                }
+                var head = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n"
+                for (name, value) in headers { head += "\(name): \(value)\r\n" }
+                head += "\r\n"
+                _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
+                var text = ""
+                var signalled = false
+                let deadline = Date().addingTimeInterval(timeout)
+                var buffer = [UInt8](repeating: 0, count: 16_384)
+                while Date() < deadline {
+                    let n = recv(fd, &buffer, buffer.count, 0)
+                    if n == 0 { break }
+                    if n > 0 { text += String(decoding: buffer[0..<n], as: UTF8.self) }
+                    if !signalled && text.contains("\r\n\r\n") {
+                        signalled = true
+                        readyContinuation.yield()
+                    }
+                    if until(text) { break }
+                }
+                readyContinuation.finish()
+                return text
+            }
+        }
+        var iterator = ready.makeAsyncIterator()
+        if await iterator.next() != nil { try await started() }
+        return try await reader.value
+    }
+
     static func exchange(
         host: String, port: Int, method: String, path: String, headers: [String: String], body: Data?, timeout: TimeInterval
     ) throws -> TestHTTPResponse {

@@ -19,7 +19,7 @@ struct MessageShapeTests {
                 try await withDispatcher(pool, notify: notify) { () async throws in
                     #expect(try await eventually { try await receiver.requests().count == 1 })
                     try await resolveAll(pool, notify: notify, ruleID: rule)
-                    #expect(try await eventually { try await receiver.requests().count == 2 })
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent", "sent"] })
                 }
                 let requests = try await receiver.requests()
                 #expect(requests[0].path == "/services/T000/B000/secret-token")
@@ -58,7 +58,7 @@ struct MessageShapeTests {
                 let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["hook"])])
                 try await fire(pool, notify: notify)
                 try await withDispatcher(pool, notify: notify) { () async throws in
-                    #expect(try await eventually { try await receiver.requests().count == 1 })
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
                 }
                 let request = try #require(try await receiver.requests().first)
                 let header = try #require(request.headers["x-tocsin-signature"])
@@ -93,7 +93,7 @@ struct MessageShapeTests {
                 try await withDispatcher(pool, notify: notify) { () async throws in
                     #expect(try await eventually { try await receiver.requests().count == 1 })
                     try await resolveAll(pool, notify: notify, ruleID: rule)
-                    #expect(try await eventually { try await receiver.requests().count == 2 })
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent", "sent"] })
                 }
                 let requests = try await receiver.requests()
                 let trigger = try requests[0].json(), resolve = try requests[1].json()
@@ -126,6 +126,7 @@ struct MessageShapeTests {
                 try await fire(pool, notify: notify, platforms: ["tiktok"], severity: .error)
                 try await withDispatcher(pool, notify: notify) { () async throws in
                     #expect(try await eventually { (try? sink.messages().count) == 1 })
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
                 }
                 let (envelope, raw) = try #require(try sink.messages().first)
                 #expect(envelope["from"] as? String == "tocsin@example.com")

@@ -134,3 +134,28 @@ struct CLITests {
         }
     }
 }
+
+@Suite("tocsin demo")
+struct DemoTests {
+    @Test("pushes events for both platforms through the public API, and fails clearly with a bad key")
+    func demo() async throws {
+        try await withTestDatabase { db in
+            let key = try await db.createKey(scopes: [.ingest])
+            try await withRunningApp(db) { app in
+                let url = "http://127.0.0.1:\(app.client.port)"
+                let result = try await TestProcess.run(
+                    ["demo", "--url", url, "--key", key, "--duration", "3", "--incident-every", "10", "--incident-length", "5"])
+                #expect(result.status == 0, "\(result.stderr)")
+                #expect(result.stdout.contains("sent"))
+                let platforms = try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT DISTINCT platform FROM metric_events WHERE platform IS NOT NULL ORDER BY 1")
+                        .map { try $0.decode("platform", as: String.self) }
+                }
+                #expect(platforms == ["instagram", "tiktok"])
+                let bad = try await TestProcess.run(["demo", "--url", url, "--key", "tsn_nope", "--duration", "3"])
+                #expect(bad.status != 0)
+                #expect(bad.stderr.contains("refused"))
+            }
+        }
+    }
+}

@@ -1,0 +1,169 @@
+import Foundation
+import PostgresClient
+import TestSupport
+import Testing
+import TocsinStore
+
+func writeFile(_ text: String, name: String) throws -> String {
+    let path = TestEnvironment.temporaryDirectory + "/" + randomSuffix() + "-" + name
+    try text.write(toFile: path, atomically: true, encoding: .utf8)
+    return path
+}
+
+@Suite("Notifications with worker processes", .serialized)
+struct NotificationProcessTests {
+    @Test("3 workers dispatching 200 transitions: the receiver gets exactly 200 messages, none twice")
+    func twoHundred() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            _ = try await db.withPool { pool in
+                try await pool.query(
+                    """
+                    INSERT INTO metric_events (occurred_at, name, platform, value)
+                    SELECT now() - interval '10 seconds', 'oauth.failure', 'p' || lpad(p::text, 3, '0'), 1
+                    FROM generate_series(1, 200) p, generate_series(1, 6)
+                    """)
+            }
+            let config = try writeFile("""
+                channels:
+                  - name: hook
+                    kind: webhook
+                    url: \(receiver.url)/hook
+                    rate_per_second: 1000
+                    burst: 1000
+                routes:
+                  - channels: [hook]
+                """, name: "notify.yaml")
+            let env = ["DATABASE_URL": db.url, "NOTIFY_CONFIG": config, "LOG_LEVEL": "warning", "WORKER_CONCURRENCY": "2"]
+            let workers = try (0..<3).map { _ in try TestProcess.launch(["worker"], environment: env) }
+            let delivered = try await eventually(timeout: .seconds(60)) {
+                try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT count(*) AS n FROM notifications WHERE status = 'sent'")[0].decode("n", as: Int.self)
+                } == 200
+            }
+            #expect(delivered, "stderr: \(workers[0].stderr)")
+            try await Task.sleep(for: .seconds(2))
+            for worker in workers { worker.signal(SIGTERM) }
+            for worker in workers { #expect(try await worker.wait() == 0) }
+            let requests = try await receiver.requests()
+            #expect(requests.count == 200)
+            #expect(Set(requests.compactMap { $0.headers["idempotency-key"] }).count == 200)
+            let platforms = Set(try requests.compactMap { ((try $0.json())["alert"] as? [String: Any])?["platform"] as? String })
+            #expect(platforms.count == 200)
+            let senders: Int = try await db.withPool(size: 1) { pool in
+                try await pool.query("SELECT count(*) AS n FROM notifications WHERE status <> 'sent'")[0].decode("n")
+            }
+            #expect(senders == 0)
+        }
+    }
+
+    @Test("a dispatcher SIGKILLed after claiming, before sending: another sends the row after the lease, once")
+    func killedAfterClaim() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            _ = try await db.withPool { pool in
+                try await pool.query(
+                    "INSERT INTO metric_events (occurred_at, name, value) SELECT now() - interval '5 seconds', 'token.refresh.failure', 1 FROM generate_series(1, 4)")
+            }
+            let env = ["DATABASE_URL": db.url, "SLACK_WEBHOOK_URL": receiver.url + "/services/x", "LOG_LEVEL": "warning",
+                       "NOTIFY_LEASE_SECONDS": "3"]
+            var pausing = env
+            pausing["TOCSIN_TEST_DISPATCH_PAUSE_MS"] = "30000"
+            let first = try TestProcess.launch(["worker"], environment: pausing)
+            try await db.withPool { pool in
+                let claimed = try await eventually {
+                    try await pool.query("SELECT count(*) AS n FROM notifications WHERE lease_owner IS NOT NULL")[0].decode("n", as: Int.self) == 1
+                }
+                #expect(claimed, "stderr: \(first.stderr)")
+                let claimedAt = Date().timeIntervalSince1970
+                first.signal(SIGKILL)
+                _ = try await first.wait()
+                let second = try TestProcess.launch(["worker"], environment: env)
+                let sent = try await eventually {
+                    try await pool.query("SELECT count(*) AS n FROM notifications WHERE status = 'sent'")[0].decode("n", as: Int.self) == 1
+                }
+                #expect(sent, "stderr: \(second.stderr)")
+                try await Task.sleep(for: .seconds(1))
+                let requests = try await receiver.requests()
+                #expect(requests.count == 1)
+                #expect((requests.first?.at ?? 0) - claimedAt >= 2.0)
+                second.signal(SIGTERM)
+                #expect(try await second.wait() == 0)
+            }
+        }
+    }
+
+    @Test("secrets never appear in API bodies or log lines")
+    func secrets() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        let sink = try await SMTPSink.start(user: "tocsin", password: "SMTP-SECRET-4")
+        defer { sink.stop() }
+        let secrets = ["whsec-TOPSECRET-1", "SLACKSECRET2", "PDKEY-SECRET-3", "SMTP-SECRET-4"]
+        try await withTestDatabase { db in
+            let config = try writeFile("""
+                channels:
+                  - name: slack
+                    kind: slack
+                    url: \(receiver.url)/services/T0/B0/SLACKSECRET2
+                  - name: hook
+                    kind: webhook
+                    url: \(receiver.url)/hook
+                    secret_env: TEST_WEBHOOK_SECRET
+                  - name: pd
+                    kind: pagerduty
+                    url: \(receiver.url)/v2/enqueue
+                    routing_key: PDKEY-SECRET-3
+                  - name: mail
+                    kind: email
+                    smtp_url: smtp://127.0.0.1:\(sink.port)
+                    starttls: "off"
+                    username: tocsin
+                    password_env: TEST_SMTP_PASSWORD
+                    from: tocsin@example.com
+                    to: [oncall@example.com]
+                routes:
+                  - channels: [slack, hook, pd, mail]
+                """, name: "notify.yaml")
+            // The receiver fails the first messages, so error paths log too.
+            try await receiver.control(#"{"script": [500, 500, 429]}"#)
+            let port = try freePort()
+            let key = try await db.createKey(name: "admin", scopes: [.admin])
+            let process = try TestProcess.launch(["run", "--port", "\(port)"], environment: [
+                "DATABASE_URL": db.url, "NOTIFY_CONFIG": config, "LOG_LEVEL": "debug", "NOTIFY_RETRY_BASE_SECONDS": "0.2",
+                "TEST_WEBHOOK_SECRET": "whsec-TOPSECRET-1", "TEST_SMTP_PASSWORD": "SMTP-SECRET-4",
+            ])
+            let client = TestHTTPClient(port: port)
+            #expect(try await eventually { (try? await client.get("/readyz"))?.status == 200 }, "\(process.stderr)")
+            let auth = ["Authorization": "Bearer \(key)"]
+            let events = "[" + Array(repeating: #"{"name":"token.refresh.failure"}"#, count: 5).joined(separator: ",") + "]"
+            let posted = try await client.post("/api/metrics", json: events, headers: auth)
+            #expect(posted.status == 202, "\(posted.text)")
+            let delivered = try await eventually(timeout: .seconds(30)) {
+                try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT count(*) AS n FROM notifications WHERE status = 'sent'")[0].decode("n", as: Int.self)
+                } == 4
+            }
+            #expect(delivered, "\(process.stderr.suffix(2000))")
+            var bodies: [String] = []
+            for path in ["/api/notifications", "/api/notifications/channels", "/api/monitoring/alerts", "/api/rules",
+                         "/api/workers/alert-checker", "/api/whoami", "/api/silences"] {
+                let response = try await client.get(path, headers: auth)
+                #expect(response.status == 200, "\(path)")
+                bodies.append(response.text)
+            }
+            let channels = bodies[1]
+            #expect(channels.contains("/services/***"))
+            process.signal(SIGTERM)
+            #expect(try await process.wait() == 0)
+            let logs = process.stdout + process.stderr
+            #expect(logs.contains("notification sent"))
+            for secret in secrets + [key, String(key.dropFirst(4))] {
+                #expect(!logs.contains(secret), "a secret is in the logs")
+                for body in bodies { #expect(!body.contains(secret), "a secret is in an API body") }
+            }
+        }
+    }
+}
