@@ -36,10 +36,10 @@ public func buildApplication(
     let notify = try NotifyConfig.load(config: config, environment: ProcessInfo.processInfo.environment)
     let assets = try DashboardAssets.load()
     // One LISTEN connection per API process feeds every live dashboard.
-    let listener = PostgresListener(conninfo: try config.requireDatabaseURL(), channels: [AlertStore.alertsChannel],
+    let listener = PostgresListener(conninfo: try config.requireListenURL(), channels: [AlertStore.alertsChannel],
                                     logger: logger)
     services.append(listener)
-    let router = buildRouter(config: config, store: store, notify: notify, assets: assets, listener: listener)
+    let router = buildRouter(config: config, store: store, notify: notify, assets: assets, listener: listener, logger: logger)
     return Application(
         router: router,
         configuration: .init(
@@ -55,7 +55,8 @@ public func buildApplication(
 }
 
 func buildRouter(
-    config: Configuration, store: Store, notify: NotifyConfig, assets: DashboardAssets, listener: PostgresListener
+    config: Configuration, store: Store, notify: NotifyConfig, assets: DashboardAssets, listener: PostgresListener,
+    logger: Logger = Logger(label: "tocsin")
 ) -> Router<TocsinRequestContext> {
     let router = Router(context: TocsinRequestContext.self)
     // Order matters: middleware added before routes wraps them and the
@@ -64,6 +65,12 @@ func buildRouter(
     router.add(middleware: AccessLogMiddleware())
     router.add(middleware: ErrorMiddleware())
     router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
+    if config.metricsEnabled {
+        router.add(middleware: MetricsMiddleware())
+        if config.metricsPort == nil {
+            PrometheusEndpoint(store: store, logger: logger).register(on: router)
+        }
+    }
 
     HealthRoutes(store: store).register(on: router)
     DashboardRoutes(store: store, config: config, assets: assets).register(on: router)

@@ -39,10 +39,13 @@ struct MetricsRoutes {
         let now = store.clock.now()
         switch EventBatchParser(now: now, limits: limits).parse(body) {
         case .malformed(let reason):
+            Telemetry.ingestRejected(reason: "malformed")
             throw APIError(.badRequest, code: "malformed_json", message: reason)
         case .tooManyEvents(let limit):
+            Telemetry.ingestRejected(reason: "too_many")
             throw APIError(.badRequest, code: "too_many_events", message: "a request carries at most \(limit) events")
         case .invalid(let issues, let total):
+            Telemetry.ingestRejected(reason: "invalid")
             throw APIError(.badRequest, code: "invalid_events",
                            message: "\(total) problem\(total == 1 ? "" : "s") found; nothing was stored",
                            details: issues)
@@ -55,6 +58,7 @@ struct MetricsRoutes {
             }
             switch outcome {
             case .stored(let count):
+                Telemetry.eventsIngested(count)
                 return try APIJSON.response(["accepted": count], status: .accepted)
             case .replayed(let count):
                 return try APIJSON.response(["accepted": count], status: .accepted,

@@ -80,6 +80,7 @@ struct BodyLimitMiddleware: RouterMiddleware {
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         if let length = request.headers[.contentLength].flatMap(Int.init), length > limit {
+            if request.uri.path == "/api/metrics" { Telemetry.ingestRejected(reason: "too_large") }
             throw APIError(.contentTooLarge, code: "payload_too_large",
                            message: "request body of \(length) bytes is larger than the limit of \(limit) bytes")
         }

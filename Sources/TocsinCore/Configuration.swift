@@ -34,6 +34,14 @@ public struct Configuration: Sendable, Equatable {
     /// Test-only pause between claiming a notification and sending it.
     public var testDispatchPauseMs: Int?
     public var sessionTTLSeconds: Int = 12 * 3600
+    public var metricsEnabled = true
+    /// Serve /metrics on this port instead of the main one (workers need it
+    /// to expose their metrics at all).
+    public var metricsPort: Int?
+    /// A separate connection string for LISTEN (a session-mode pool or
+    /// PostgreSQL directly) when DATABASE_URL goes through a
+    /// transaction-pooling PgBouncer.
+    public var listenDatabaseURL: String?
 
     public init() {}
 
@@ -74,6 +82,11 @@ public struct Configuration: Sendable, Equatable {
                  summary: "How long a dispatcher owns a claimed notification before another may take it"),
         Variable(name: "NOTIFY_CONCURRENCY", defaultValue: "8", summary: "Notifications a worker sends at the same time"),
         Variable(name: "SESSION_TTL", defaultValue: "12h", summary: "How long a dashboard sign-in lasts (30m, 12h, 7d, …)"),
+        Variable(name: "LISTEN_DATABASE_URL", defaultValue: "DATABASE_URL",
+                 summary: "Connection for LISTEN/NOTIFY; set it when DATABASE_URL points at a transaction-pooling PgBouncer"),
+        Variable(name: "METRICS_ENABLED", defaultValue: "true", summary: "false turns off GET /metrics (Prometheus text format)"),
+        Variable(name: "METRICS_PORT", defaultValue: "(the main port)",
+                 summary: "Serve /metrics on this port instead; the only way a `tocsin worker` exposes its metrics"),
         Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
     ]
 
@@ -131,6 +144,15 @@ public struct Configuration: Sendable, Equatable {
         if let pause = value("TOCSIN_TEST_DISPATCH_PAUSE_MS") {
             config.testDispatchPauseMs = try parseInt(pause, name: "TOCSIN_TEST_DISPATCH_PAUSE_MS", range: 0...600_000)
         }
+        if let enabled = value("METRICS_ENABLED") {
+            switch enabled.lowercased() {
+            case "true", "1", "yes": config.metricsEnabled = true
+            case "false", "0", "no": config.metricsEnabled = false
+            default: throw Error("METRICS_ENABLED must be true or false, got '\(enabled)'")
+            }
+        }
+        if let port = value("METRICS_PORT") { config.metricsPort = try parseInt(port, name: "METRICS_PORT", range: 0...65535) }
+        config.listenDatabaseURL = value("LISTEN_DATABASE_URL")
         if let ttl = value("SESSION_TTL") {
             guard let seconds = DurationText.parse(ttl), seconds >= 60, seconds <= 30 * 86_400 else {
                 throw Error("SESSION_TTL must be a duration from 1m to 30d such as 12h, got '\(ttl)'")
@@ -163,6 +185,11 @@ public struct Configuration: Sendable, Equatable {
             throw Error("\(name) must be json or text, got '\(text)'")
         }
         return format
+    }
+
+    /// The connection LISTEN uses: LISTEN_DATABASE_URL, else DATABASE_URL.
+    public func requireListenURL() throws -> String {
+        try listenDatabaseURL ?? requireDatabaseURL()
     }
 
     /// The database URL, or an error that says how to provide one.

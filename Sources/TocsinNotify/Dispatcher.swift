@@ -130,6 +130,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
             let now = Date().timeIntervalSince1970
             if let silence = silences.first(where: { $0.isActive(at: now) && $0.matches(alert) }) {
                 try await store.notifications.hold(id: notification.id, owner: owner, silenceID: silence.id)
+                Telemetry.notificationAttempt(channel: notification.channel, outcome: "silenced")
                 return
             }
             guard let channel = config.channel(named: notification.channel) else {
@@ -141,6 +142,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
             if let wait = try await store.notifications.takeToken(destination: "channel:" + channel.name,
                                                                   rate: channel.ratePerSecond, burst: channel.burst) {
                 try await store.notifications.postpone(id: notification.id, owner: owner, seconds: wait)
+                Telemetry.notificationAttempt(channel: channel.name, outcome: "rate_limited")
                 return
             }
             let outcome = await sender.send(notification.content, to: channel)
@@ -148,6 +150,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
             switch outcome.verdict {
             case .delivered:
                 try await shielded { [store] in try await store.notifications.markSent(id: notification.id, statusCode: outcome.statusCode) }
+                Telemetry.notificationAttempt(channel: channel.name, outcome: "sent")
                 logger.info("notification sent", metadata: metadata)
             case .retry(let requested):
                 let delay = settings.retry.delay(afterAttempt: notification.attempts, requested: requested)
@@ -156,6 +159,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
                                                              statusCode: outcome.statusCode, retryIn: delay)
                 }
                 metadata["error"] = .string(outcome.error ?? "failed")
+                Telemetry.notificationAttempt(channel: channel.name, outcome: delay == nil ? "dead" : "retry")
                 if let delay {
                     metadata["retry_in_s"] = .string(String(format: "%.1f", delay))
                     logger.warning("notification failed; will retry", metadata: metadata)
@@ -168,6 +172,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
                                                              statusCode: outcome.statusCode, retryIn: nil)
                 }
                 metadata["error"] = .string(outcome.error ?? "failed")
+                Telemetry.notificationAttempt(channel: channel.name, outcome: "dead")
                 logger.error("notification refused by the receiver; not retried", metadata: metadata)
             }
         } catch {

@@ -198,6 +198,7 @@ public struct TransitionHooks: Sendable {
     func afterTransition(_ connection: PostgresConnection, _ alert: Alert, _ transition: AlertTransition) throws {
         try outbox?(connection, alert, transition)
         try TransitionWriter.announce(connection, alert: alert, transition: transition)
+        Telemetry.transition(transition.kind.rawValue)
     }
 }
 

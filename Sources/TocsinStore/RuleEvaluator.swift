@@ -59,6 +59,25 @@ public struct RuleEvaluator: Sendable {
     /// Evaluates rule `id`. With `force`, the due time is not checked and
     /// the lock is waited for (manual checks).
     public func evaluate(ruleID: Int32, trigger: Trigger, force: Bool = false) async throws -> Outcome {
+        let started = ContinuousClock.now
+        do {
+            let outcome = try await evaluateOnce(ruleID: ruleID, trigger: trigger, force: force)
+            switch outcome {
+            case .evaluated:
+                let elapsed = ContinuousClock.now - started
+                Telemetry.evaluation(outcome: "evaluated",
+                                     seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
+            case .busy: Telemetry.evaluation(outcome: "busy")
+            case .notDue: Telemetry.evaluation(outcome: "not_due")
+            }
+            return outcome
+        } catch {
+            Telemetry.evaluation(outcome: "error")
+            throw error
+        }
+    }
+
+    private func evaluateOnce(ruleID: Int32, trigger: Trigger, force: Bool) async throws -> Outcome {
         let workerID = self.workerID, hooks = self.hooks, pause = self.pauseInsideTransaction
         return try await pool.withTransaction { connection in
             if force {

@@ -1,6 +1,8 @@
 import ArgumentParser
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import TocsinCore
 
 /// Options every database command takes. Each overrides its environment
@@ -63,8 +65,11 @@ struct StartupOptions: ParsableArguments {
 }
 
 enum LoggingSetup {
-    /// Bootstraps swift-log once per process.
+    /// Bootstraps swift-log (and swift-metrics, for /metrics) once per process.
     static func bootstrap(_ config: Configuration) -> Logger {
+        if config.metricsEnabled {
+            MetricsSystem.bootstrap(PrometheusMetricsFactory())
+        }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         let format = config.logFormat
         LoggingSystem.bootstrap { label in

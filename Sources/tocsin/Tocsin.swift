@@ -118,12 +118,19 @@ struct Serve: AsyncParsableCommand {
             try server.apply(to: &config)
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let app = try buildApplication(config: config, store: store, services: store.services, logger: logger) { [host = config.host] port in
+            let app = try buildApplication(config: config, store: store, services: store.services + metricsServices(config, store, logger),
+                                           logger: logger) { [host = config.host] port in
                 logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
             }
             try await runServices([app], logger: logger)
         }
     }
+}
+
+/// The separate /metrics server when METRICS_PORT is set.
+func metricsServices(_ config: Configuration, _ store: Store, _ logger: Logger) -> [any Service] {
+    guard config.metricsEnabled, config.metricsPort != nil else { return [] }
+    return [buildMetricsApplication(config: config, store: store, logger: logger)]
 }
 
 struct Worker: AsyncParsableCommand {
@@ -139,6 +146,7 @@ struct Worker: AsyncParsableCommand {
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
             let services: [any Service] = store.services + (try await workerServices(config: config, store: store, logger: logger))
+                + metricsServices(config, store, logger)
             try await runServices(services, logger: logger)
         }
     }
@@ -159,6 +167,7 @@ struct Run: AsyncParsableCommand {
             let logger = LoggingSetup.bootstrap(config)
             let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
             let services: [any Service] = store.services + (try await workerServices(config: config, store: store, logger: logger))
+                + metricsServices(config, store, logger)
             let app = try buildApplication(config: config, store: store, services: services, logger: logger) { [host = config.host] port in
                 logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
             }

@@ -39,7 +39,7 @@ func workerServices(config: Configuration, store: Store, logger: Logger) async t
     let evaluator = RuleEvaluator(
         pool: store.pool, workerID: workerID, hooks: TransitionHooks(outbox: NotificationStore.outboxHook(config: notify)),
         pauseInsideTransaction: config.testEvaluationPauseMs.map { .milliseconds($0) })
-    let listener = PostgresListener(conninfo: try config.requireDatabaseURL(),
+    let listener = PostgresListener(conninfo: try config.requireListenURL(),
                                     channels: AlertScheduler.channels + [NotificationStore.channel], logger: logger)
     let heartbeat = Duration.seconds(min(10, config.alertCheckIntervalSeconds))
     var services: [any Service] = [

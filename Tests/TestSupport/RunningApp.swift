@@ -1,6 +1,8 @@
 import Foundation
 import Hummingbird
 import Logging
+import Metrics
+import Prometheus
 import ServiceLifecycle
 import TocsinAPI
 import TocsinCore
@@ -25,6 +27,7 @@ public final class RunningApp: Sendable {
         config.databasePoolSize = 4
         config.migrationsDirectory = TestEnvironment.migrationsDirectory
         configure(&config)
+        _ = testMetricsBootstrap
         var logger = Logger(label: "test.app")
         logger.logLevel = .critical
         let (ports, continuation) = AsyncStream<Int>.makeStream()
@@ -53,6 +56,12 @@ public final class RunningApp: Sendable {
         _ = try? await task.value
     }
 }
+
+/// swift-metrics can be bootstrapped once per process: the tests share one
+/// Prometheus registry, like a real process.
+let testMetricsBootstrap: Void = {
+    MetricsSystem.bootstrap(PrometheusMetricsFactory())
+}()
 
 /// Starts the app on `database`, runs `body`, stops the app.
 public func withRunningApp<T: Sendable>(

@@ -11,6 +11,7 @@ public struct TestDatabase: Sendable {
     let adminURL: String
 
     public static func create(migrated: Bool = true) async throws -> TestDatabase {
+        _ = testMetricsBootstrap
         let admin = try TestEnvironment.adminURL()
         let name = "t_" + randomSuffix()
         try await blocking {
@@ -23,7 +24,7 @@ public struct TestDatabase: Sendable {
             let pool = database.pool(size: 1)
             let migrator = try Migrator.load(directory: URL(fileURLWithPath: TestEnvironment.migrationsDirectory))
             do {
-                try await migrator.migrate(pool: pool, logger: Logger(label: "test"))
+                try await migrator.migrate(pool: pool, logger: quietLogger)
             } catch {
                 await pool.close()
                 throw error
@@ -34,7 +35,7 @@ public struct TestDatabase: Sendable {
     }
 
     public func pool(size: Int = 4) -> PostgresPool {
-        PostgresPool(configuration: .init(conninfo: url, size: size), logger: Logger(label: "test.pool"))
+        PostgresPool(configuration: .init(conninfo: url, size: size), logger: quietLogger)
     }
 
     /// Runs `body` with a pool on this database and closes the pool after.
@@ -72,3 +73,10 @@ public func withTestDatabase<T: Sendable>(migrated: Bool = true, _ body: (TestDa
         throw error
     }
 }
+
+/// Test setup logs nothing below errors.
+let quietLogger: Logger = {
+    var logger = Logger(label: "test")
+    logger.logLevel = .error
+    return logger
+}()

@@ -159,3 +159,22 @@ struct DemoTests {
         }
     }
 }
+
+@Suite("Worker metrics")
+struct WorkerMetricsTests {
+    @Test("a worker serves its own metrics on METRICS_PORT")
+    func workerMetrics() async throws {
+        try await withTestDatabase { db in
+            let port = try freePort()
+            let worker = try TestProcess.launch(["worker"], environment: ["DATABASE_URL": db.url, "METRICS_PORT": "\(port)"])
+            let client = TestHTTPClient(port: port)
+            let scraped = try await eventually {
+                guard let response = try? await client.get("/metrics") else { return false }
+                return response.text.contains(#"tocsin_rule_evaluations_total{outcome="evaluated"}"#)
+            }
+            #expect(scraped, "\(worker.stderr)")
+            worker.signal(SIGTERM)
+            #expect(try await worker.wait() == 0)
+        }
+    }
+}

@@ -160,6 +160,23 @@ struct NotificationProcessTests {
             #expect(try await process.wait() == 0)
             let logs = process.stdout + process.stderr
             #expect(logs.contains("notification sent"))
+            // JSON lines: every request logged with its id, route, status and duration;
+            // worker lines carry the worker id, rule and alert id.
+            let lines = process.stderr.split(separator: "\n").compactMap {
+                try? JSONSerialization.jsonObject(with: Data($0.utf8)) as? [String: Any]
+            }
+            #expect(lines.count == process.stderr.split(separator: "\n").count, "a log line is not JSON")
+            let requests = lines.filter { $0["msg"] as? String == "request" }
+            #expect(requests.count >= 8)
+            for line in requests {
+                #expect(line["request.id"] is String && line["http.route"] is String && line["http.status"] != nil
+                        && line["duration_ms"] != nil)
+            }
+            let sent = lines.filter { $0["msg"] as? String == "notification sent" }
+            #expect(!sent.isEmpty)
+            for line in sent {
+                #expect(line["worker.id"] is String && line["rule"] as? String == "token_refresh_failures" && line["alert.id"] != nil)
+            }
             for secret in secrets + [key, String(key.dropFirst(4))] {
                 #expect(!logs.contains(secret), "a secret is in the logs")
                 for body in bodies { #expect(!body.contains(secret), "a secret is in an API body") }

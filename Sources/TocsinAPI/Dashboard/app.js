@@ -908,7 +908,13 @@
         status: alert.status || '', platform: alert.platform || '',
       },
     });
-    const [main, actions] = item.children;
+    const [main, actions, formSlot] = item.children;
+    // The note form stays only while it is the open one and its action still applies: it goes
+    // once submitted, or when the alert got acknowledged (e.g. by someone else) under an open
+    // acknowledge form.
+    const open = state.noteForm && state.noteForm.alertId === alert.id ? state.noteForm : null;
+    if (open && open.action === 'acknowledge' && alert.status === 'acknowledged') state.noteForm = null;
+    if (formSlot.firstChild && !(open && state.noteForm === open)) formSlot.replaceChildren();
 
     const value = el('span', { className: 'alert-value' },
       el('span', { className: 'over', text: fmtRuleValue(alert.rule, alert.value) }),
@@ -929,7 +935,7 @@
           ? el('span', null, 'Acknowledged by ', el('strong', { text: alert.acknowledged_by || 'unknown' }), ' ', timeAgo(alert.acknowledged_at))
           : null,
         runbook ? el('a', { href: runbook, target: '_blank', rel: 'noopener noreferrer', text: 'Runbook' }) : null),
-      alert.note ? el('div', { className: 'alert-note', text: `Note: ${alert.note}` }) : null,
+      alertNote(alert) ? el('div', { className: 'alert-note', text: `Note: ${alertNote(alert)}` }) : null,
     );
 
     actions.replaceChildren();
@@ -952,6 +958,24 @@
       void item.offsetWidth; // restart the animation
       item.classList.add('flash');
     }
+  }
+
+  /** A non-empty note, or null. The API sends `acknowledge_note` and `resolve_note`. */
+  function noteText(value) {
+    return typeof value === 'string' && value.trim() ? value.trim() : null;
+  }
+
+  /** The note an open alert shows: the one given when it was acknowledged. */
+  function alertNote(alert) {
+    return noteText(alert.acknowledge_note) || noteText(alert.note);
+  }
+
+  /** Both notes of a history row, labelled when there are two. */
+  function historyNote(alert) {
+    const ack = noteText(alert.acknowledge_note);
+    const resolve = noteText(alert.resolve_note);
+    if (ack && resolve) return `Acknowledged: ${ack} · Resolved: ${resolve}`;
+    return ack || resolve || noteText(alert.note);
   }
 
   function alertItem(id) {
@@ -996,7 +1020,7 @@
     }
   }
 
-  async function submitAlertAction(alertId, action, note, { submit, cancel, error }) {
+  async function submitAlertAction(alertId, action, note, { form, submit, cancel, error }) {
     submit.disabled = true;
     cancel.disabled = true;
     error.hidden = true;
@@ -1004,9 +1028,15 @@
       const body = { id: alertId, action };
       if (note) body.note = note;
       const data = await api.post('/api/monitoring/alerts', body);
-      state.noteForm = null;
+      // The submit button was disabled meanwhile, which may have moved the focus to the body.
+      const hadFocus = form.contains(document.activeElement) || document.activeElement === document.body;
+      if (state.noteForm && state.noteForm.alertId === alertId && state.noteForm.action === action) state.noteForm = null;
       if (data && data.alert) applyAlert(data.alert, action === 'resolve' ? 'alert.resolved' : 'alert.acknowledged');
       else runLoads([['alerts', loadActiveAlerts]]); // no alert in the answer: read the list again
+      form.remove(); // whatever the answer held, the submitted form is done
+      const item = alertItem(alertId);
+      const next = item && item.querySelector('.alert-actions button');
+      if (hadFocus && next) next.focus();
     } catch (err) {
       if (err instanceof ApiError && err.status === 401) return;
       const message = !(err instanceof ApiError) ? String(err)
@@ -1546,7 +1576,7 @@
     el('td', { className: 'num', text: `${fmtRuleValue(a.rule, a.value)} ${a.comparison || '>'} ${fmtRuleValue(a.rule, a.threshold)}` }),
     el('td', null, fmtEnded(a)),
     el('td', { text: a.acknowledged_by || '—' }),
-    el('td', { className: 'wrap', text: a.note || '—' }))));
+    el('td', { className: 'wrap', text: historyNote(a) || '—' }))));
     show($('#history-none'), rows.length === 0);
     show($('#alert-history-table').closest('.table-wrap'), rows.length > 0);
     markLoaded('#alert-history');
