@@ -1,3 +1,4 @@
+import Foundation
 import Testing
 import TocsinCore
 
@@ -45,5 +46,19 @@ struct ConfigurationTests {
         let names = Configuration.variables.map(\.name)
         #expect(Set(names).count == names.count)
         #expect(names.contains("DATABASE_URL"))
+    }
+}
+
+@Suite("README")
+struct ReadmeTests {
+    @Test("the README's table lists every environment variable with its default")
+    func table() throws {
+        let url = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().appendingPathComponent("README.md")
+        let readme = try String(contentsOf: url, encoding: .utf8)
+        for variable in Configuration.variables {
+            let defaultText = variable.defaultValue.hasPrefix("(") ? variable.defaultValue : "`\(variable.defaultValue)`"
+            #expect(readme.contains("| `\(variable.name)` | \(defaultText) |"), "\(variable.name) is missing from the README")
+        }
     }
 }
