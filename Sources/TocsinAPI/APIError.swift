@@ -128,3 +128,11 @@ public enum APIJSON {
         return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
+
+extension Request {
+    /// CSV when asked with `format=csv` or `Accept: text/csv`.
+    var wantsCSV: Bool {
+        if let format = uri.queryParameters.get("format") { return format.lowercased() == "csv" }
+        return headers[.accept]?.lowercased().contains("text/csv") == true
+    }
+}

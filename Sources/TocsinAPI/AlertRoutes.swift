@@ -74,7 +74,7 @@ struct AlertRoutes {
         }
         if !issues.isEmpty { throw APIError.badRequest("invalid query", details: issues) }
         let page = try await store.alerts.list(filter)
-        if wantsCSV(request) {
+        if request.wantsCSV {
             var text = CSV.row(["id", "rule", "severity", "status", "group_key", "platform", "value", "threshold", "samples",
                                 "started_at", "fired_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
                                 "resolution"])
@@ -368,8 +368,4 @@ struct AlertRoutes {
         throw APIError(.gatewayTimeout, code: "check_timeout", message: "the check did not finish within 60 seconds; it continues")
     }
 
-    func wantsCSV(_ request: Request) -> Bool {
-        if let format = request.uri.queryParameters.get("format") { return format.lowercased() == "csv" }
-        return request.headers[.accept]?.lowercased().contains("text/csv") == true
-    }
 }

@@ -111,7 +111,7 @@ struct MetricsRoutes {
 
         let page = try await store.metricReads.events(
             .init(name: name, platform: platform, range: range, limit: limit, cursor: cursor))
-        if wantsCSV(request) {
+        if request.wantsCSV {
             var text = CSV.row(["id", "occurred_at", "received_at", "name", "platform", "value", "labels"])
             for event in page.events {
                 text += CSV.row([String(event.id), RFC3339.format(event.occurredAt), RFC3339.format(event.receivedAt),
@@ -184,7 +184,7 @@ struct MetricsRoutes {
             throw APIError.badRequest("invalid query", details: error.issues)
         }
         let series = try await store.metricReads.series(seriesQuery, range: range)
-        if wantsCSV(request) {
+        if request.wantsCSV {
             var text = CSV.row(["platform", "bucket_start", "value", "samples"])
             for line in series {
                 for point in line.points {
@@ -264,8 +264,4 @@ struct MetricsRoutes {
         return platform
     }
 
-    func wantsCSV(_ request: Request) -> Bool {
-        if let format = request.uri.queryParameters.get("format") { return format.lowercased() == "csv" }
-        return request.headers[.accept]?.lowercased().contains("text/csv") == true
-    }
 }

@@ -24,25 +24,41 @@ struct PrometheusEndpoint: Sendable {
         router.get("metrics") { _, _ in await self.scrape() }
     }
 
+    /// (Computed: the library's descriptor type is not Sendable.)
+    enum Gauges {
+        static var pool: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "db_pool", unitName: "connections",
+                                               helpText: "Database connections of this process, by state") }
+        static var waiters: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "db_pool", unitName: "waiters",
+                                                  helpText: "Tasks of this process waiting for a database connection") }
+        static var alerts: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "alerts", unitName: "",
+                                                 helpText: "Open alerts, by status") }
+        static var pending: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "outbox", unitName: "pending",
+                                                  helpText: "Notifications waiting to be delivered") }
+        static var oldest: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "outbox_oldest_pending", unitName: "seconds",
+                                                 helpText: "Age of the oldest notification waiting to be delivered") }
+        static var up: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "database", unitName: "up",
+                                             helpText: "1 when the last scrape could read the database") }
+    }
+
     func scrape() async -> Response {
         let pool = store.pool.statistics
-        registry.makeGauge(name: "tocsin_db_pool_connections", labels: [("state", "in_use")]).set(Double(pool.inUse))
-        registry.makeGauge(name: "tocsin_db_pool_connections", labels: [("state", "idle")]).set(Double(pool.idle))
-        registry.makeGauge(name: "tocsin_db_pool_connections", labels: [("state", "open")]).set(Double(pool.open))
-        registry.makeGauge(name: "tocsin_db_pool_waiters").set(Double(pool.waiters))
+        registry.makeGauge(descriptor: Gauges.pool, labels: [("state", "in_use")]).set(Double(pool.inUse))
+        registry.makeGauge(descriptor: Gauges.pool, labels: [("state", "idle")]).set(Double(pool.idle))
+        registry.makeGauge(descriptor: Gauges.pool, labels: [("state", "open")]).set(Double(pool.open))
+        registry.makeGauge(descriptor: Gauges.waiters).set(Double(pool.waiters))
         do {
             let rows = try await store.pool.query("SELECT status, count(*) AS n FROM alerts WHERE status <> 'resolved' GROUP BY 1")
             var counts: [String: Int] = [:]
             for row in rows { counts[try row.decode("status")] = try row.decode("n") }
             for status in AlertStatus.allCases where status.isOpen {
-                registry.makeGauge(name: "tocsin_alerts", labels: [("status", status.rawValue)]).set(Double(counts[status.rawValue] ?? 0))
+                registry.makeGauge(descriptor: Gauges.alerts, labels: [("status", status.rawValue)]).set(Double(counts[status.rawValue] ?? 0))
             }
             let backlog = try await store.notifications.backlog()
-            registry.makeGauge(name: "tocsin_outbox_pending").set(Double(backlog.pending))
-            registry.makeGauge(name: "tocsin_outbox_oldest_pending_seconds").set(backlog.oldestSeconds)
-            registry.makeGauge(name: "tocsin_database_up").set(1.0)
+            registry.makeGauge(descriptor: Gauges.pending).set(Double(backlog.pending))
+            registry.makeGauge(descriptor: Gauges.oldest).set(backlog.oldestSeconds)
+            registry.makeGauge(descriptor: Gauges.up).set(1.0)
         } catch {
-            registry.makeGauge(name: "tocsin_database_up").set(0.0)
+            registry.makeGauge(descriptor: Gauges.up).set(0.0)
             logger.debug("metrics: database gauges not refreshed", metadata: ["error": "\(error)"])
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],

@@ -30,10 +30,7 @@ struct Notify: AsyncParsableCommand {
                     }
                     return
                 }
-                for problem in result.problems {
-                    FileHandle.standardError.write(Data("\(file):\(problem.line.map(String.init) ?? "?"): \(problem)\n".utf8))
-                }
-                throw ExitCode(1)
+                try reportProblems(result.problems, in: file)
             }
         }
     }

@@ -32,10 +32,7 @@ struct Rules: AsyncParsableCommand {
                     print("\(file): \(result.rules.count) rule(s) OK: \(result.rules.map(\.name).joined(separator: ", "))")
                     return
                 }
-                for problem in result.problems {
-                    FileHandle.standardError.write(Data("\(file):\(problem.line.map(String.init) ?? "?"): \(problem)\n".utf8))
-                }
-                throw ExitCode(1)
+                try reportProblems(result.problems, in: file)
             }
         }
     }
@@ -107,4 +104,12 @@ struct Rules: AsyncParsableCommand {
             return lines.joined(separator: "\n")
         }
     }
+}
+
+/// Prints each problem as `FILE:LINE: …` on stderr and exits with 1.
+func reportProblems(_ problems: [RuleProblem], in file: String) throws -> Never {
+    for problem in problems {
+        FileHandle.standardError.write(Data("\(file):\(problem.line.map(String.init) ?? "?"): \(problem)\n".utf8))
+    }
+    throw ExitCode(1)
 }
