@@ -56,7 +56,7 @@ public enum Spawn {
 
     /// glibc ≥ 2.34 has posix_spawn_file_actions_addclosefrom_np; the Swift
     /// overlay does not import it, so it is looked up at run time.
-    nonisolated(unsafe) private static let closeFromFunction: CloseFrom? = {
+    private static let closeFromFunction: CloseFrom? = {
         guard let symbol = dlsym(UnsafeMutableRawPointer(bitPattern: 0), "posix_spawn_file_actions_addclosefrom_np") else {
             return nil
         }

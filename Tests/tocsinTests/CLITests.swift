@@ -178,3 +178,56 @@ struct WorkerMetricsTests {
         }
     }
 }
+
+@Suite("Graceful shutdown and notify commands")
+struct ShutdownTests {
+    @Test("SIGTERM lets an in-flight request finish before the process exits")
+    func inFlight() async throws {
+        try await withTestDatabase { db in
+            let key = try await db.createKey(scopes: [.admin])
+            let port = try freePort()
+            let server = try TestProcess.launch(["serve", "--port", "\(port)"], environment: ["DATABASE_URL": db.url])
+            let client = TestHTTPClient(port: port)
+            #expect(try await eventually { (try? await client.get("/readyz"))?.status == 200 })
+            // With no worker running, a waited check takes about 5 s: the API runs it itself.
+            async let slow = client.request("POST", "/api/workers/alert-checker?wait=true", headers: ["Authorization": "Bearer \(key)"])
+            try await Task.sleep(for: .seconds(1))
+            server.signal(SIGTERM)
+            let response = try await slow
+            #expect(response.status == 200, "\(response.text)")
+            #expect(try await server.wait() == 0, "\(server.stderr)")
+            // New connections are refused once it has stopped.
+            await #expect(throws: (any Error).self) { try await client.get("/healthz") }
+        }
+    }
+
+    @Test("notify check reports problems by line; notify test delivers to the channel")
+    func notifyCommands() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        let good = try writeFile("""
+            channels:
+              - name: ops
+                kind: webhook
+                url: \(receiver.url)/hook
+                secret: abc
+            routes:
+              - channels: [ops]
+            """, name: "notify.yaml")
+        let checked = try await TestProcess.run(["notify", "check", good])
+        #expect(checked.status == 0)
+        #expect(checked.stdout.contains("ops (webhook) → http://127.0.0.1:\(receiver.port)/hook"))
+        let bad = try writeFile("channels:\n  - name: x\n    kind: fax\nroutes: []\n", name: "bad.yaml")
+        let refused = try await TestProcess.run(["notify", "check", bad])
+        #expect(refused.status != 0)
+        #expect(refused.stderr.contains("\(bad):3:"))
+        let sent = try await TestProcess.run(["notify", "test", "ops"], environment: ["NOTIFY_CONFIG": good])
+        #expect(sent.status == 0, "\(sent.stderr)")
+        let requests = try await receiver.requests()
+        #expect(requests.count == 1)
+        #expect(try requests[0].json()["type"] as? String == "alert.test")
+        let unknown = try await TestProcess.run(["notify", "test", "nope"], environment: ["NOTIFY_CONFIG": good])
+        #expect(unknown.status != 0)
+        #expect(unknown.stderr.contains("no channel named nope"))
+    }
+}
