@@ -2,14 +2,15 @@
 # Runs every test against a throw-away PostgreSQL cluster that is removed on
 # exit (also on failure). Installs what is missing first.
 #
-#   scripts/test.sh                 all tests
-#   scripts/test.sh --filter NAME   only tests matching NAME (swift test --filter)
+#   scripts/test.sh                 all tests: Swift tests, the dashboard in a real
+#                                   browser, and a short fault-injection run
+#   scripts/test.sh --filter NAME   only Swift tests matching NAME (swift test --filter)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 source scripts/lib/common.sh
 
-ensure_packages "${BUILD_PACKAGES[@]}" curl python3
+ensure_packages "${BUILD_PACKAGES[@]}" curl python3 chromium nginx
 ensure_swift
 
 workdir=$(mktemp -d /tmp/tocsin-test.XXXXXX)
@@ -33,3 +34,7 @@ export TOCSIN_TEST_TMPDIR="$workdir"
 swift build --build-tests
 export TOCSIN_BIN="$root/.build/debug/tocsin"
 swift test --skip-build "$@"
+if [ $# -gt 0 ]; then exit 0; fi
+
+echo "== the dashboard in headless Chromium" >&2
+python3 scripts/e2e/dashboard_e2e.py
