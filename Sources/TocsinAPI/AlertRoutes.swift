@@ -156,7 +156,8 @@ struct AlertRoutes {
 
         enum Keys: String, CodingKey {
             case name, description, kind, metric, numerator, denominator, function, comparison, threshold, severity
-            case labels, enabled, groups, last, lookback
+            case labels, enabled, groups, last
+            case lookback = "lookback_s"
             case runbookURL = "runbook_url", windowSeconds = "window_s", minSamples = "min_samples"
             case recoveryThreshold = "recovery_threshold", groupBy = "group_by", forSeconds = "for_s"
             case noData = "no_data", intervalSeconds = "interval_s", nextDueAt = "next_due_at"
@@ -176,6 +177,7 @@ struct AlertRoutes {
             try c.encode(rule.function?.rawValue, forKey: .function)
             try c.encode(rule.windowSeconds, forKey: .windowSeconds)
             try c.encode(rule.lastEvents, forKey: .last)
+            try c.encode(rule.lastEvents == nil ? nil : rule.lookbackSeconds, forKey: .lookback)
             try c.encode(rule.minSamples, forKey: .minSamples)
             try c.encode(rule.comparison.rawValue, forKey: .comparison)
             try c.encode(rule.threshold, forKey: .threshold)
@@ -355,12 +357,23 @@ struct AlertRoutes {
                 }
                 struct Body: Encodable {
                     var id: Int
-                    var evaluated_by: String?
+                    var evaluatedBy: String?
                     var evaluated: Int
                     var results: [RuleEvaluator.GroupResult]
+                    enum CodingKeys: String, CodingKey {
+                        case id, evaluated, results
+                        case evaluatedBy = "evaluated_by"
+                    }
+                    func encode(to encoder: any Encoder) throws {
+                        var c = encoder.container(keyedBy: CodingKeys.self)
+                        try c.encode(id, forKey: .id)
+                        try c.encode(evaluatedBy, forKey: .evaluatedBy)
+                        try c.encode(evaluated, forKey: .evaluated)
+                        try c.encode(results, forKey: .results)
+                    }
                 }
                 let results = current.results ?? []
-                return try APIJSON.response(Body(id: id, evaluated_by: current.claimedBy,
+                return try APIJSON.response(Body(id: id, evaluatedBy: current.claimedBy,
                                                  evaluated: Set(results.map(\.rule)).count, results: results))
             }
             try await Task.sleep(for: .milliseconds(50))

@@ -93,6 +93,17 @@ public struct MetricsSummary: Sendable, Equatable, Codable {
             case platform, oauth, upload, webhook, api, worker
             case tokenRefresh = "token_refresh"
         }
+
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(platform, forKey: .platform)  // null in the totals
+            try c.encode(oauth, forKey: .oauth)
+            try c.encode(upload, forKey: .upload)
+            try c.encode(webhook, forKey: .webhook)
+            try c.encode(tokenRefresh, forKey: .tokenRefresh)
+            try c.encode(api, forKey: .api)
+            try c.encode(worker, forKey: .worker)
+        }
     }
 
     public var since: String

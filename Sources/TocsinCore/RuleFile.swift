@@ -166,6 +166,8 @@ public enum RuleFile {
             if let name {
                 if name.range(of: "^[a-z][a-z0-9_]{0,63}$", options: .regularExpression) == nil {
                     problem("name", "must be 1 to 64 characters of a-z, 0-9 and _, starting with a letter", at: values["name"])
+                } else if name == "backtest" {
+                    problem("name", "backtest is reserved (it would clash with /api/rules/backtest)", at: values["name"])
                 } else {
                     ruleName = name
                 }

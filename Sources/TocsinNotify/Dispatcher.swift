@@ -12,8 +12,9 @@ import TocsinStore
 ///
 /// Delivery is at least once: a dispatcher killed after the receiver got the
 /// message but before marking it sent leaves a row that is sent again after
-/// its lease. Receivers drop that repeat by the notification id
-/// (`Idempotency-Key` for webhooks, `dedup_key` for PagerDuty).
+/// its lease. Receivers can drop that repeat: webhooks by `Idempotency-Key`
+/// (the notification id); PagerDuty folds a repeated trigger into the
+/// alert's incident by its `dedup_key`.
 public final class Dispatcher: Service, Sendable, CustomStringConvertible {
     public var description: String { "Dispatcher" }
     public struct Settings: Sendable {
@@ -127,7 +128,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         ]
         do {
             if let pause = settings.pauseAfterClaim { try await Task.sleep(for: pause) }
-            let now = Date().timeIntervalSince1970
+            let now = store.clock.now()
             if let silence = silences.first(where: { $0.isActive(at: now) && $0.matches(alert) }) {
                 try await store.notifications.hold(id: notification.id, owner: owner, silenceID: silence.id)
                 Telemetry.notificationAttempt(channel: notification.channel, outcome: "silenced")

@@ -144,7 +144,7 @@ public struct AlertStore: Sendable {
 
     /// Acknowledges or resolves an alert as `actor` (an API key name), with
     /// an optional note. Resolving a resolved alert, or acknowledging one
-    /// that is not firing, is a conflict.
+    /// that is not firing (pending, acknowledged, resolved), is a conflict.
     public func act(_ action: Action, alertID: Int, actor: String, note: String?,
                     hooks: TransitionHooks = TransitionHooks()) async throws -> Alert {
         try await pool.withTransaction { connection in
@@ -155,8 +155,13 @@ public struct AlertStore: Sendable {
             let updated: PostgresRows
             switch action {
             case .acknowledge:
-                guard status == "firing" || status == "pending" else {
-                    throw ActionError.conflict(status == "resolved" ? "the alert is resolved" : "the alert is already acknowledged")
+                guard status == "firing" else {
+                    let reason = switch status {
+                    case "resolved": "the alert is resolved"
+                    case "pending": "the alert is pending: it has not fired yet"
+                    default: "the alert is already acknowledged"
+                    }
+                    throw ActionError.conflict(reason)
                 }
                 updated = try connection.query(
                     """

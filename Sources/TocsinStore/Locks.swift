@@ -5,12 +5,10 @@
 public enum LockNamespace {
     /// Schema migrations (id 0).
     public static let migrations: Int32 = 0x7463_0001
-    /// Partition creation and retention (id 0).
+    /// Partition creation, retention and pruning (id 0).
     public static let partitions: Int32 = 0x7463_0002
     /// Rule evaluation (id = rule id).
     public static let ruleEvaluation: Int32 = 0x7463_0003
     /// Loading rule files (id 0).
     public static let ruleSync: Int32 = 0x7463_0004
-    /// Pruning logs and expired rows (id 0).
-    public static let maintenance: Int32 = 0x7463_0005
 }

@@ -31,6 +31,24 @@ public struct RuleEvaluator: Sendable {
             case rule, value, samples, outcome
             case groupKey = "group_key"
         }
+
+        public init(rule: String, groupKey: String?, value: Double?, samples: Int, outcome: String) {
+            self.rule = rule
+            self.groupKey = groupKey
+            self.value = value
+            self.samples = samples
+            self.outcome = outcome
+        }
+
+        /// Absent values as explicit nulls, like every other API body.
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(rule, forKey: .rule)
+            try c.encode(groupKey, forKey: .groupKey)
+            try c.encode(value, forKey: .value)
+            try c.encode(samples, forKey: .samples)
+            try c.encode(outcome, forKey: .outcome)
+        }
     }
 
     public enum Outcome: Sendable, Equatable {

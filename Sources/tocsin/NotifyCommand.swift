@@ -59,8 +59,14 @@ struct Notify: AsyncParsableCommand {
                     startedAt: now, firedAt: now, lastEvaluatedAt: now, acknowledgedAt: nil, acknowledgedBy: nil,
                     acknowledgeNote: nil, resolvedAt: nil, resolvedBy: nil, resolution: nil, resolveNote: nil, labels: [:])
                 let transport = Transport(threads: 1)
-                let outcome = await Sender(transport: transport, publicURL: config.publicURL)
-                    .send(NotificationContent(notificationID: 0, kind: .test, alert: alert, transitionAt: now), to: target)
+                let sender = Sender(transport: transport, publicURL: config.publicURL)
+                let outcome = await sender.send(NotificationContent(notificationID: 0, kind: .test, alert: alert, transitionAt: now),
+                                                to: target)
+                if target.kind == .pagerduty && outcome.verdict == .delivered {
+                    // Close the test incident at once.
+                    _ = await sender.send(NotificationContent(notificationID: 0, kind: .resolved, alert: alert, transitionAt: now),
+                                          to: target)
+                }
                 await transport.shutdown()
                 guard outcome.verdict == .delivered else {
                     throw CLIError("test message to \(channel) (\(target.redactedDestination)) failed: \(outcome.error ?? "unknown error")")

@@ -228,6 +228,8 @@ struct RuleFileTests {
         #expect(problems("    kind: count\n    metric: a\n    recovery_threshold: 6\n").contains { $0.field == "recovery_threshold" })
         #expect(problems("    kind: count\n    metric: a\n    recovery_threshold: 4\n    for: 2m\n    no_data: alert\n").isEmpty)
         #expect(problems("    kind: count\n    metric: a\n    runbook_url: ftp://x\n").contains { $0.field == "runbook_url" })
+        #expect(RuleFile.parse(yaml: "rules:\n  - name: backtest\n    kind: count\n    metric: a\n    threshold: 1\n    severity: error\n")
+            .problems.first?.message.contains("reserved") == true)
         #expect(RuleFile.parse(yaml: "rules: [\n").problems.first?.message.hasPrefix("not valid YAML") == true)
         #expect(RuleFile.parse(yaml: "- a\n").problems.count == 1)
     }

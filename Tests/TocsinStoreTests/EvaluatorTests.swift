@@ -173,6 +173,11 @@ struct EvaluatorTests {
                 try await insert(pool, "oauth.failure", count: 2)
                 _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
                 #expect(try await openAlerts(pool).first?.2 == "pending")
+                // A pending alert has not fired: there is nothing to acknowledge yet.
+                let pendingID: Int = try await pool.query("SELECT id FROM alerts WHERE rule_name = 'held'")[0].decode("id")
+                await #expect(throws: AlertStore.ActionError.conflict("the alert is pending: it has not fired yet")) {
+                    try await AlertStore(pool: pool).act(.acknowledge, alertID: pendingID, actor: "ops", note: nil)
+                }
                 try await Task.sleep(for: .milliseconds(1100))
                 _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
                 #expect(try await openAlerts(pool).first?.2 == "firing")

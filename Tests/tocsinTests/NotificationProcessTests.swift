@@ -141,7 +141,7 @@ struct NotificationProcessTests {
             let events = "[" + Array(repeating: #"{"name":"token.refresh.failure"}"#, count: 5).joined(separator: ",") + "]"
             let posted = try await client.post("/api/metrics", json: events, headers: auth)
             #expect(posted.status == 202, "\(posted.text)")
-            let delivered = try await eventually(timeout: .seconds(30)) {
+            let delivered = try await eventually(timeout: .seconds(60)) {
                 try await db.withPool(size: 1) { pool in
                     try await pool.query("SELECT count(*) AS n FROM notifications WHERE status = 'sent'")[0].decode("n", as: Int.self)
                 } == 4
