@@ -63,7 +63,8 @@ func buildRouter(
     // not-found responder.
     router.add(middleware: RequestIDMiddleware(bodyLimit: config.maxBodyBytes))
     router.add(middleware: AccessLogMiddleware())
-    router.add(middleware: ErrorMiddleware())
+    let routeTable = RouteTable()
+    router.add(middleware: ErrorMiddleware(routes: routeTable))
     router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
     if config.metricsEnabled {
         router.add(middleware: MetricsMiddleware())
@@ -91,5 +92,6 @@ func buildRouter(
         .register(on: api)
     NotificationRoutes(store: store, notify: notify).register(on: api)
     StreamRoutes(store: store, listener: listener).register(on: api)
+    routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) })
     return router
 }

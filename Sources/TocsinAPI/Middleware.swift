@@ -4,6 +4,7 @@ import NIOCore
 import Foundation
 import Hummingbird
 import Logging
+import Synchronization
 import TocsinStore
 
 /// Takes the request id from `X-Request-Id` (when it is a sane token) or
@@ -55,20 +56,50 @@ struct AccessLogMiddleware: RouterMiddleware {
 }
 
 /// Turns every error into the JSON error body. Errors that are not the
-/// client's fault are logged with the request id.
+/// client's fault are logged with the request id. A path that exists with
+/// other methods answers 405 with `Allow`.
 struct ErrorMiddleware: RouterMiddleware {
     typealias Context = TocsinRequestContext
+    var routes: RouteTable?
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         do {
             return try await next(request, context)
         } catch {
-            let apiError = APIError.from(error, requestID: context.requestID)
+            var apiError = APIError.from(error, requestID: context.requestID)
+            if apiError.status == .notFound, context.endpointPath == "NotFound",
+               let allowed = routes?.methods(for: request.uri.path), !allowed.isEmpty {
+                apiError = APIError(.methodNotAllowed, code: "method_not_allowed",
+                                    message: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
+                                    headers: [.allow: allowed.joined(separator: ", ")])
+            }
             if apiError.status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(error)"])
             }
             return apiError.response()
         }
+    }
+}
+
+/// The router's routes, filled in once every route is registered.
+final class RouteTable: Sendable {
+    private let entries = Mutex<[(segments: [String], method: String)]>([])
+
+    func load(_ routes: [(path: String, method: String)]) {
+        entries.withLock { $0 = routes.map { (Self.segments($0.path), $0.method) } }
+    }
+
+    static func segments(_ path: String) -> [String] { path.split(separator: "/").map(String.init) }
+
+    /// The methods registered for paths matching `path` ("{x}" matches any segment).
+    func methods(for path: String) -> [String] {
+        let parts = Self.segments(path)
+        return entries.withLock { entries in
+            entries.filter { entry in
+                entry.segments.count == parts.count
+                    && zip(entry.segments, parts).allSatisfy { $0.hasPrefix("{") || $0 == $1 }
+            }.map(\.method)
+        }.reduce(into: [String]()) { if !$0.contains($1) { $0.append($1) } }.sorted()
     }
 }
 

@@ -21,6 +21,13 @@ struct SkeletonTests {
                 #expect(missing.header("content-type")?.hasPrefix("application/json") == true)
                 #expect(missing.header("x-request-id") == "req-abc.123")
 
+                // A known path with another method is a 405 that says which methods work.
+                let wrongMethod = try await app.client.request("DELETE", "/api/rules/some_rule")
+                #expect(wrongMethod.status == 405)
+                #expect(wrongMethod.errorCode == "method_not_allowed")
+                #expect(wrongMethod.header("allow") == "GET")
+                #expect(try await app.client.request("PUT", "/api/metrics").header("allow") == "POST")
+
                 // An unusable request id is replaced, not echoed.
                 let odd = try await app.client.get("/healthz", headers: ["X-Request-Id": "bad id with spaces"])
                 #expect(odd.header("x-request-id") != "bad id with spaces")
