@@ -18,6 +18,9 @@ CREATE TABLE alert_rules (
     definition         jsonb       NOT NULL,
     enabled            boolean     NOT NULL DEFAULT true,
     next_due_at        timestamptz NOT NULL DEFAULT now(),
+    -- Why next_due_at is what it is: 'schedule' (the next interval) or
+    -- 'event' (pulled forward because events arrived for its metrics).
+    due_reason         text        NOT NULL DEFAULT 'schedule' CHECK (due_reason IN ('schedule', 'event')),
     last_evaluated_at  timestamptz,
     created_at         timestamptz NOT NULL DEFAULT now(),
     updated_at         timestamptz NOT NULL DEFAULT now(),

@@ -105,13 +105,17 @@ public struct RuleEvaluator: Sendable {
             }
             guard let ruleRow = try connection.query(
                 """
-                SELECT \(RuleStore.columns), next_due_at <= now() AS due,
+                SELECT \(RuleStore.columns), next_due_at <= now() AS due, due_reason,
                        extract(epoch FROM now())::float8 AS now, extract(epoch FROM clock_timestamp())::float8 AS started
                 FROM alert_rules WHERE id = $1 AND enabled
                 """, [ruleID]).first
             else { return .notDue }
             let due: Bool = try ruleRow.decode("due")
             guard force || due else { return .notDue }
+            // A due time pulled forward by arriving events is an early
+            // evaluation, not the interval's scheduled one.
+            var trigger = trigger
+            if trigger == .schedule, try ruleRow.decode("due_reason", as: String.self) == "event" { trigger = .event }
             let stored = try RuleStore.decode(ruleRow)
             let rule = stored.rule
             let now: Double = try ruleRow.decode("now")
@@ -172,7 +176,7 @@ public struct RuleEvaluator: Sendable {
             try connection.query(
                 """
                 UPDATE alert_rules
-                SET last_evaluated_at = now(),
+                SET last_evaluated_at = now(), due_reason = 'schedule',
                     next_due_at = to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds)
                 WHERE id = $1
                 """, [ruleID])

@@ -105,7 +105,7 @@ public struct RuleStore: Sendable {
         try await pool.query(
             """
             UPDATE alert_rules
-            SET next_due_at = greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
+            SET next_due_at = greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second'), due_reason = 'event'
             WHERE enabled AND metric_names && $1::text[]
               AND next_due_at > greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
             RETURNING id

@@ -134,6 +134,18 @@ struct EvaluatorTests {
                     return
                 }
                 #expect(try await evaluator.evaluate(ruleID: id, trigger: .schedule) == .notDue)
+                // Events for its metric pull the rule forward (one second after its last
+                // evaluation at the earliest); that evaluation is logged as triggered by events.
+                #expect(try await RuleStore(pool: pool).wake(readers: ["token.refresh.failure"]) == 1)
+                #expect(try await RuleStore(pool: pool).wake(readers: ["upload.success"]) == 0)
+                try await Task.sleep(for: .milliseconds(1100))
+                guard case .evaluated = try await evaluator.evaluate(ruleID: id, trigger: .schedule) else {
+                    Issue.record("an event-woken rule was not evaluated")
+                    return
+                }
+                let triggers = try await pool.query(
+                    "SELECT trigger FROM rule_evaluations WHERE rule_id = $1 ORDER BY id", [Int(id)]).map { try $0.decode("trigger", as: String.self) }
+                #expect(triggers == ["schedule", "event"])
                 // Next due is the start of the next aligned minute.
                 let due = try await pool.query(
                     "SELECT next_due_at = date_trunc('minute', now()) + interval '1 minute' AS aligned FROM alert_rules WHERE id = $1",
