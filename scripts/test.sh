@@ -38,3 +38,9 @@ if [ $# -gt 0 ]; then exit 0; fi
 
 echo "== the dashboard in headless Chromium" >&2
 python3 scripts/e2e/dashboard_e2e.py
+
+echo "== docker/compose.yaml and scripts/cluster.sh describe the same topology" >&2
+python3 scripts/check_topology.py
+
+echo "== fault injection (short form): the cluster under load, processes killed, PostgreSQL restarted" >&2
+scripts/chaos.sh 60 --short
