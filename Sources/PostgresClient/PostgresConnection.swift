@@ -383,7 +383,13 @@ public struct CopyTextBuilder: Sendable {
             bytes.append(0x5C); bytes.append(0x4E)  // \N
             return
         }
-        for byte in value.utf8 {
+        let utf8 = value.utf8
+        // Most values need no escaping: copy them in one go.
+        if !utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
+            bytes.append(contentsOf: utf8)
+            return
+        }
+        for byte in utf8 {
             switch byte {
             case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
             case 0x09: bytes.append(0x5C); bytes.append(0x74)

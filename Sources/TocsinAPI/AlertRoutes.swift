@@ -337,9 +337,11 @@ struct AlertRoutes {
         let fallback = Task {
             let deadline = ContinuousClock.now + .seconds(5)
             while ContinuousClock.now < deadline {
+                if Task.isCancelled { return }
                 if let current = try? await checks.get(id: id), current.claimedBy != nil { return }
                 try? await Task.sleep(for: .milliseconds(100))
             }
+            if Task.isCancelled { return }
             if let claimed = try? await checks.claim(id: id, by: evaluator.workerID) {
                 logger.info("no worker claimed the check; running it in the API process", metadata: ["check.id": "\(id)"])
                 await checks.run(claimed, evaluator: evaluator, rules: rules)
@@ -351,7 +353,8 @@ struct AlertRoutes {
         let deadline = ContinuousClock.now + .seconds(60)
         while ContinuousClock.now < deadline {
             if let current = try await checks.get(id: id), current.completed {
-                _ = await fallback.value
+                // Answered: the fallback, if it is still watching, has nothing to do.
+                fallback.cancel()
                 if let error = current.error, current.results?.isEmpty ?? true {
                     throw APIError(.internalServerError, code: "check_failed", message: error)
                 }

@@ -53,7 +53,10 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
                 group.cancelAll()
             }
         }
-        try? await workers.stopped(id: workerID)
+        try? await shielded { [workers, workerID, counters = evaluator.counters] in
+            try await workers.heartbeat(id: workerID, counts: counters.drain())
+            try await workers.stopped(id: workerID)
+        }
         logger.info("worker stopped")
     }
 
@@ -85,11 +88,19 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
     private func beat(_ workers: WorkerStore) async {
         while !Task.isCancelled {
             try? await Task.sleep(for: heartbeat)
-            do {
-                try await workers.heartbeat(id: workerID)
-            } catch {
-                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
-            }
+            await flushHeartbeat(workers)
+        }
+    }
+
+    private func flushHeartbeat(_ workers: WorkerStore) async {
+        let counts = evaluator.counters.drain()
+        do {
+            try await workers.heartbeat(id: workerID, counts: counts)
+        } catch is CancellationError {
+            evaluator.counters.restore(counts)
+        } catch {
+            evaluator.counters.restore(counts)
+            logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
         }
     }
 
@@ -141,6 +152,8 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
                                 ])
                             }
                         }
+                    } catch is CancellationError {
+                        // Shutting down: the evaluation did not start, nothing was written.
                     } catch {
                         self.logger.warning("rule evaluation failed", metadata: ["rule": .string(name), "error": "\(error)"])
                     }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresClient
+import Synchronization
 import TocsinCore
 
 /// Evaluates one rule in one transaction.
@@ -65,6 +66,10 @@ public struct RuleEvaluator: Sendable {
     /// Test-only: sleep this long inside the transaction after measuring, so
     /// a test can kill the process mid-evaluation.
     public let pauseInsideTransaction: Duration?
+    /// This process's evaluation counters, written to `workers` with the
+    /// heartbeat (not in every evaluation: concurrent evaluations would
+    /// queue on the worker's row).
+    public let counters = EvaluationCounters()
 
     public init(pool: PostgresPool, workerID: String, hooks: TransitionHooks = TransitionHooks(),
                 pauseInsideTransaction: Duration? = nil) {
@@ -96,7 +101,7 @@ public struct RuleEvaluator: Sendable {
     }
 
     private func evaluateOnce(ruleID: Int32, trigger: Trigger, force: Bool) async throws -> Outcome {
-        let workerID = self.workerID, hooks = self.hooks, pause = self.pauseInsideTransaction
+        let workerID = self.workerID, hooks = self.hooks, pause = self.pauseInsideTransaction, counters = self.counters
         return try await pool.withTransaction { connection in
             if force {
                 try connection.advisoryTransactionLock(namespace: LockNamespace.ruleEvaluation, id: ruleID)
@@ -121,7 +126,7 @@ public struct RuleEvaluator: Sendable {
             let now: Double = try ruleRow.decode("now")
             let started: Double = try ruleRow.decode("started")
 
-            var measured = try Self.measure(rule, connection)
+            var measured = try Self.measure(rule, connection, now: now)
             if let pause { Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18) }
 
             // Open alerts are locked so a concurrent manual action waits for us.
@@ -180,12 +185,7 @@ public struct RuleEvaluator: Sendable {
                     next_due_at = to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds)
                 WHERE id = $1
                 """, [ruleID])
-            try connection.query(
-                """
-                UPDATE workers SET last_check_at = now(), last_check_duration_ms = $2, evaluations = evaluations + 1,
-                                   alerts_fired = alerts_fired + $3
-                WHERE id = $1
-                """, [workerID, durationMs, fired])
+            counters.record(durationMs: durationMs, fired: fired, at: now)
             return .evaluated(results)
         }
     }
@@ -260,7 +260,13 @@ public struct RuleEvaluator: Sendable {
     /// Measures every group with data, by the database clock (`now()`).
     /// Only fixed SQL fragments vary with the rule; names and numbers are
     /// parameters.
-    static func measure(_ rule: Rule, _ connection: PostgresConnection) throws -> [String: RuleMeasurement] {
+    ///
+    /// The window's bounds are parameters computed from the transaction's
+    /// `now()`: with literal bounds the planner prunes partitions at plan
+    /// time instead of planning every one.
+    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Double) throws -> [String: RuleMeasurement] {
+        let until = Date(timeIntervalSince1970: now)
+        let since = Date(timeIntervalSince1970: now - Double(rule.lastEvents != nil ? rule.lookbackSeconds : (rule.windowSeconds ?? 900)))
         let group = rule.groupBy == .platform ? "coalesce(platform, '')" : "''::text"
         var out: [String: RuleMeasurement] = [:]
         switch rule.kind {
@@ -268,9 +274,9 @@ public struct RuleEvaluator: Sendable {
             let rows = try connection.query(
                 """
                 SELECT \(group) AS g, count(*) AS n FROM metric_events
-                WHERE name = $1 AND occurred_at >= now() - make_interval(secs => $2) AND occurred_at < now()
+                WHERE name = $1 AND occurred_at >= $2 AND occurred_at < $3
                 GROUP BY 1
-                """, [rule.metric ?? "", rule.windowSeconds ?? 900])
+                """, [rule.metric ?? "", since, until])
             for row in rows {
                 let n: Int = try row.decode("n")
                 out[try row.decode("g")] = RuleMeasurement(value: Double(n), samples: n)
@@ -282,9 +288,9 @@ public struct RuleEvaluator: Sendable {
                        count(*) FILTER (WHERE name = ANY($1::text[])) AS top,
                        count(*) FILTER (WHERE name = ANY($2::text[])) AS bottom
                 FROM metric_events
-                WHERE name = ANY($3::text[]) AND occurred_at >= now() - make_interval(secs => $4) AND occurred_at < now()
+                WHERE name = ANY($3::text[]) AND occurred_at >= $4 AND occurred_at < $5
                 GROUP BY 1
-                """, [rule.numerator, rule.denominator, rule.metricNames, rule.windowSeconds ?? 900])
+                """, [rule.numerator, rule.denominator, rule.metricNames, since, until])
             for row in rows {
                 out[try row.decode("g")] = RuleMath.ratio(numerator: try row.decode("top"), denominator: try row.decode("bottom"),
                                                           minSamples: rule.minSamples)
@@ -304,10 +310,10 @@ public struct RuleEvaluator: Sendable {
                         """
                         SELECT ''::text AS g, count(*) AS n, \(function) AS v FROM (
                             SELECT value FROM metric_events
-                            WHERE name = $1 AND occurred_at >= now() - make_interval(secs => $2) AND occurred_at < now()
-                            ORDER BY occurred_at DESC LIMIT $3) recent
+                            WHERE name = $1 AND occurred_at >= $2 AND occurred_at < $3
+                            ORDER BY occurred_at DESC LIMIT $4) recent
                         HAVING count(*) > 0
-                        """, [rule.metric ?? "", rule.lookbackSeconds, last])
+                        """, [rule.metric ?? "", since, until, last])
                 } else {
                     rows = try connection.query(
                         """
@@ -315,17 +321,17 @@ public struct RuleEvaluator: Sendable {
                             SELECT \(group) AS g, value,
                                    row_number() OVER (PARTITION BY \(group) ORDER BY occurred_at DESC) AS rn
                             FROM metric_events
-                            WHERE name = $1 AND occurred_at >= now() - make_interval(secs => $2) AND occurred_at < now()) recent
-                        WHERE rn <= $3 GROUP BY g
-                        """, [rule.metric ?? "", rule.lookbackSeconds, last])
+                            WHERE name = $1 AND occurred_at >= $2 AND occurred_at < $3) recent
+                        WHERE rn <= $4 GROUP BY g
+                        """, [rule.metric ?? "", since, until, last])
                 }
             } else {
                 rows = try connection.query(
                     """
                     SELECT \(group) AS g, count(*) AS n, \(function) AS v FROM metric_events
-                    WHERE name = $1 AND occurred_at >= now() - make_interval(secs => $2) AND occurred_at < now()
+                    WHERE name = $1 AND occurred_at >= $2 AND occurred_at < $3
                     GROUP BY 1
-                    """, [rule.metric ?? "", rule.windowSeconds ?? 900])
+                    """, [rule.metric ?? "", since, until])
             }
             for row in rows {
                 let n: Int = try row.decode("n")
@@ -335,5 +341,45 @@ public struct RuleEvaluator: Sendable {
             }
         }
         return out
+    }
+}
+
+/// Evaluations done and alerts fired since the last heartbeat.
+public final class EvaluationCounters: Sendable {
+    public struct Snapshot: Sendable, Equatable {
+        public var evaluations = 0
+        public var alertsFired = 0
+        public var lastCheckAt: Double?
+        public var lastCheckDurationMs: Double?
+        public init() {}
+    }
+
+    public init() {}
+
+    private let state = Mutex(Snapshot())
+
+    func record(durationMs: Double, fired: Int, at time: Double) {
+        state.withLock {
+            $0.evaluations += 1
+            $0.alertsFired += fired
+            $0.lastCheckAt = time
+            $0.lastCheckDurationMs = durationMs
+        }
+    }
+
+    /// Takes what was counted since the last call.
+    public func drain() -> Snapshot {
+        state.withLock { s in
+            defer { s.evaluations = 0; s.alertsFired = 0 }
+            return s
+        }
+    }
+
+    /// Puts back counts that could not be written.
+    public func restore(_ snapshot: Snapshot) {
+        state.withLock {
+            $0.evaluations += snapshot.evaluations
+            $0.alertsFired += snapshot.alertsFired
+        }
     }
 }

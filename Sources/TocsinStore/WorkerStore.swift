@@ -63,8 +63,16 @@ public struct WorkerStore: Sendable {
             """, [id, host, Int(getpid()), roles])
     }
 
-    public func heartbeat(id: String) async throws {
-        try await pool.query("UPDATE workers SET last_heartbeat = now(), stopped_at = NULL WHERE id = $1", [id])
+    /// Records that the worker is alive, with what it did since last time.
+    public func heartbeat(id: String, counts: EvaluationCounters.Snapshot = .init()) async throws {
+        try await pool.query(
+            """
+            UPDATE workers SET last_heartbeat = now(), stopped_at = NULL,
+                               evaluations = evaluations + $2, alerts_fired = alerts_fired + $3,
+                               last_check_at = coalesce(to_timestamp($4::float8), last_check_at),
+                               last_check_duration_ms = coalesce($5, last_check_duration_ms)
+            WHERE id = $1
+            """, [id, counts.evaluations, counts.alertsFired, counts.lastCheckAt, counts.lastCheckDurationMs])
     }
 
     public func stopped(id: String) async throws {
