@@ -36,6 +36,9 @@ public struct Maintenance: Sendable {
                 report.partitionsCreated += try rows[0].decode("created", as: Int.self)
             }
             report.rowsPruned += try connection.query(
+                "DELETE FROM metric_rollups WHERE hour < date_trunc('day', now() AT TIME ZONE 'UTC') AT TIME ZONE 'UTC' - make_interval(days => $1)",
+                [retentionDays]).affectedRows
+            report.rowsPruned += try connection.query(
                 "DELETE FROM ingest_idempotency WHERE created_at < now() - interval '24 hours'").affectedRows
             report.rowsPruned += try connection.query(
                 "DELETE FROM check_requests WHERE requested_at < now() - interval '1 day'").affectedRows

@@ -12,28 +12,148 @@ public struct MetricReads: Sendable {
 
     // MARK: Summary
 
+    /// Up to this many latency samples in the range, p95 is computed exactly
+    /// from the events; above it, from the rollups' histograms (within 5 %).
+    public static let exactPercentileLimit = 20_000
+
+    /// The metrics summary of a range. Whole hours come from the hourly
+    /// rollups and the partial hours at either end from the events, so the
+    /// cost follows the number of hours, not the number of events. Counts
+    /// and averages are exact; p95 is exact up to `exactPercentileLimit`
+    /// samples.
     public func summary(range: TimeRange, platform: String?) async throws -> MetricsSummary {
-        let since = Date(timeIntervalSince1970: range.since), until = Date(timeIntervalSince1970: range.until)
-        let rows = try await pool.query(
-            """
-            SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, avg(value) AS average,
-                   percentile_cont(0.95) WITHIN GROUP (ORDER BY value) FILTER (WHERE name = ANY($4::text[])) AS p95
-            FROM metric_events
-            WHERE name = ANY($1::text[]) AND occurred_at >= $2 AND occurred_at < $3
-              AND ($5::text IS NULL OR platform = $5)
-            GROUP BY GROUPING SETS ((platform, name), (name))
-            """,
-            [MetricsSummary.names, since, until, MetricsSummary.percentileNames, platform])
-        let aggregates = try rows.map { row in
-            MetricsSummary.Aggregate(
-                platform: try row.decode("platform"),
-                isTotal: try row.decode("is_total"),
-                name: try row.decode("name"),
-                count: try row.decode("n"),
-                average: try row.decode("average"),
-                p95: try row.decode("p95"))
+        let firstHour = (range.since / 3600).rounded(.up) * 3600
+        let lastHour = (range.until / 3600).rounded(.down) * 3600
+        let names = MetricsSummary.names, percentileNames = MetricsSummary.percentileNames
+        let aggregates = try await pool.withConnection { connection -> [MetricsSummary.Aggregate] in
+            var parts = SummaryParts()
+            let since = Date(timeIntervalSince1970: range.since), until = Date(timeIntervalSince1970: range.until)
+            if lastHour > firstHour {
+                let hoursFrom = Date(timeIntervalSince1970: firstHour), hoursTo = Date(timeIntervalSince1970: lastHour)
+                for row in try connection.query(
+                    """
+                    SELECT nullif(platform, '') AS platform, grouping(platform) = 1 AS is_total, name, sum(count)::int8 AS n,
+                           sum(sum) AS total, min(min) AS lo, max(max) AS hi,
+                           tocsin_histogram_sum(histogram) FILTER (WHERE name = ANY($4::text[])) AS histogram
+                    FROM metric_rollups
+                    WHERE hour >= $1 AND hour < $2 AND name = ANY($3::text[]) AND ($5::text IS NULL OR platform = $5)
+                    GROUP BY GROUPING SETS ((platform, name), (name))
+                    """, [hoursFrom, hoursTo, names, percentileNames, platform]) {
+                    try parts.add(row, histogram: try row.decode("histogram", as: [Int]?.self))
+                }
+                // The partial hours at both ends.
+                for row in try connection.query(
+                    """
+                    SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, sum(value) AS total,
+                           min(value) AS lo, max(value) AS hi
+                    FROM metric_events
+                    WHERE name = ANY($1::text[]) AND ($6::text IS NULL OR platform = $6)
+                      AND ((occurred_at >= $2 AND occurred_at < $3) OR (occurred_at >= $4 AND occurred_at < $5))
+                    GROUP BY GROUPING SETS ((platform, name), (name))
+                    """, [names, since, hoursFrom, hoursTo, until, platform]) {
+                    try parts.add(row, histogram: nil)
+                }
+                if parts.percentileSamples(percentileNames) > Self.exactPercentileLimit {
+                    for row in try connection.query(
+                        """
+                        SELECT platform, grouping(platform) = 1 AS is_total, name, tocsin_histogram_bucket(value) AS bucket,
+                               count(*) AS n
+                        FROM metric_events
+                        WHERE name = ANY($1::text[]) AND ($6::text IS NULL OR platform = $6)
+                          AND ((occurred_at >= $2 AND occurred_at < $3) OR (occurred_at >= $4 AND occurred_at < $5))
+                        GROUP BY GROUPING SETS ((platform, name, tocsin_histogram_bucket(value)), (name, tocsin_histogram_bucket(value)))
+                        """, [percentileNames, since, hoursFrom, hoursTo, until, platform]) {
+                        try parts.addBucket(row)
+                    }
+                    return parts.aggregates(exact: [:])
+                }
+            } else {
+                for row in try connection.query(
+                    """
+                    SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, sum(value) AS total,
+                           min(value) AS lo, max(value) AS hi
+                    FROM metric_events
+                    WHERE name = ANY($1::text[]) AND occurred_at >= $2 AND occurred_at < $3 AND ($4::text IS NULL OR platform = $4)
+                    GROUP BY GROUPING SETS ((platform, name), (name))
+                    """, [names, since, until, platform]) {
+                    try parts.add(row, histogram: nil)
+                }
+            }
+            // Few enough samples: exact percentiles from the events.
+            var exact: [SummaryParts.Key: Double] = [:]
+            for row in try connection.query(
+                """
+                SELECT platform, grouping(platform) = 1 AS is_total, name,
+                       percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p95
+                FROM metric_events
+                WHERE name = ANY($1::text[]) AND occurred_at >= $2 AND occurred_at < $3 AND ($4::text IS NULL OR platform = $4)
+                GROUP BY GROUPING SETS ((platform, name), (name))
+                """, [percentileNames, since, until, platform]) {
+                exact[try SummaryParts.key(row)] = try row.decode("p95", as: Double?.self)
+            }
+            return parts.aggregates(exact: exact)
         }
         return MetricsSummary(range: range, aggregates: aggregates)
+    }
+
+    /// Sums of the rollup rows and raw rows of one summary.
+    struct SummaryParts {
+        struct Key: Hashable {
+            var platform: String?
+            var isTotal: Bool
+            var name: String
+        }
+
+        struct Part {
+            var count = 0
+            var sum = 0.0
+            var min = Double.infinity
+            var max = -Double.infinity
+            var histogram = Array(repeating: 0, count: LatencyHistogram.bucketCount)
+        }
+
+        var parts: [Key: Part] = [:]
+
+        static func key(_ row: PostgresRow) throws -> Key {
+            Key(platform: try row.decode("platform"), isTotal: try row.decode("is_total"), name: try row.decode("name"))
+        }
+
+        mutating func add(_ row: PostgresRow, histogram: [Int]?) throws {
+            let key = try Self.key(row)
+            var part = parts[key] ?? Part()
+            part.count += try row.decode("n", as: Int.self)
+            part.sum += try row.decode("total", as: Double?.self) ?? 0
+            part.min = Swift.min(part.min, try row.decode("lo", as: Double?.self) ?? .infinity)
+            part.max = Swift.max(part.max, try row.decode("hi", as: Double?.self) ?? -.infinity)
+            if let histogram {
+                for (i, n) in histogram.enumerated() where i < part.histogram.count { part.histogram[i] += n }
+            }
+            parts[key] = part
+        }
+
+        mutating func addBucket(_ row: PostgresRow) throws {
+            let key = try Self.key(row)
+            let bucket: Int = try row.decode("bucket")
+            parts[key, default: Part()].histogram[bucket] += try row.decode("n", as: Int.self)
+        }
+
+        func percentileSamples(_ names: [String]) -> Int {
+            parts.filter { $0.key.isTotal && names.contains($0.key.name) }.values.reduce(0) { $0 + $1.count }
+        }
+
+        /// With `exact` percentiles when they were computed, else estimates
+        /// from the histograms (names without a histogram get none).
+        func aggregates(exact: [Key: Double]) -> [MetricsSummary.Aggregate] {
+            parts.map { key, part in
+                var p95: Double?
+                if MetricsSummary.percentileNames.contains(key.name) {
+                    p95 = exact[key] ?? LatencyHistogram.percentile(part.histogram, fraction: 0.95, min: part.min, max: part.max)
+                }
+                return MetricsSummary.Aggregate(
+                    platform: key.platform, isTotal: key.isTotal, name: key.name, count: part.count,
+                    average: part.count > 0 ? part.sum / Double(part.count) : nil, p95: p95)
+            }
+        }
     }
 
     // MARK: Events

@@ -41,6 +41,7 @@ public struct MetricStore: Sendable {
     public func ingest(_ events: [MetricEvent], now: Double, idempotency: Idempotency? = nil) async throws -> IngestOutcome {
         let data = Self.copyData(events, now: now)
         let names = Self.notificationPayload(events)
+        let rollups = Self.rollups(events, now: now)
         let count = events.count
         return try await pool.withTransaction { connection -> IngestOutcome in
             if let idempotency {
@@ -66,9 +67,67 @@ public struct MetricStore: Sendable {
                 }
             }
             try connection.copyIn("COPY metric_events (occurred_at, name, platform, value, labels) FROM STDIN", data: data)
+            try Self.addRollups(rollups, connection: connection)
             try connection.notify(channel: Self.eventsChannel, payload: names)
             return .stored(count)
         }
+    }
+
+    struct RollupKey: Hashable {
+        var hour: Double
+        var name: String
+        var platform: String
+    }
+
+    struct Rollup {
+        var count = 0
+        var sum = 0.0
+        var min = Double.infinity
+        var max = -Double.infinity
+        var histogram: [Int]?
+    }
+
+    /// The batch's contribution to the hourly rollups.
+    static func rollups(_ events: [MetricEvent], now: Double) -> [RollupKey: Rollup] {
+        var out: [RollupKey: Rollup] = [:]
+        for event in events {
+            let time = event.occurredAt ?? now
+            let key = RollupKey(hour: (time / 3600).rounded(.down) * 3600, name: event.name, platform: event.platform ?? "")
+            var rollup = out[key] ?? Rollup(histogram: MetricName.isNonNegative(event.name)
+                ? Array(repeating: 0, count: LatencyHistogram.bucketCount) : nil)
+            rollup.count += 1
+            rollup.sum += event.value
+            rollup.min = Swift.min(rollup.min, event.value)
+            rollup.max = Swift.max(rollup.max, event.value)
+            if rollup.histogram != nil { rollup.histogram![LatencyHistogram.bucket(event.value)] += 1 }
+            out[key] = rollup
+        }
+        return out
+    }
+
+    /// Adds a batch's rollups, in key order (so concurrent batches that share
+    /// a shard lock rows in the same order and never deadlock).
+    static func addRollups(_ rollups: [RollupKey: Rollup], connection: PostgresConnection) throws {
+        guard !rollups.isEmpty else { return }
+        let keys = rollups.keys.sorted { ($0.hour, $0.name, $0.platform) < ($1.hour, $1.name, $1.platform) }
+        let values = keys.map { rollups[$0]! }
+        try connection.query(
+            """
+            INSERT INTO metric_rollups (hour, name, platform, shard, count, sum, min, max, histogram)
+            SELECT to_timestamp(h), n, p, $1, c, s, lo, hi, hist::integer[]
+            FROM unnest($2::float8[], $3::text[], $4::text[], $5::int8[], $6::float8[], $7::float8[], $8::float8[], $9::text[])
+                 WITH ORDINALITY AS t(h, n, p, c, s, lo, hi, hist, i)
+            ORDER BY i
+            ON CONFLICT (hour, name, platform, shard) DO UPDATE SET
+                count = metric_rollups.count + excluded.count,
+                sum = metric_rollups.sum + excluded.sum,
+                min = least(metric_rollups.min, excluded.min),
+                max = greatest(metric_rollups.max, excluded.max),
+                histogram = tocsin_histogram_add(metric_rollups.histogram, excluded.histogram)
+            """,
+            [Int.random(in: 0..<8), keys.map(\.hour), keys.map(\.name), keys.map(\.platform), values.map(\.count),
+             values.map(\.sum), values.map(\.min), values.map(\.max),
+             values.map { $0.histogram.map { "{" + $0.map(String.init).joined(separator: ",") + "}" } }])
     }
 
     static func copyData(_ events: [MetricEvent], now: Double) -> [UInt8] {

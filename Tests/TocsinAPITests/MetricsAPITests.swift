@@ -364,3 +364,100 @@ struct PartitionTests {
         }
     }
 }
+
+@Suite("Hourly rollups behind the summary")
+struct RollupTests {
+    /// Three hours of events at known times and values, through the API.
+    func seed(_ app: RunningApp, key: String, base: Double) async throws {
+        var events: [String] = []
+        for i in 0..<360 {  // one every 30 s over 3 hours
+            let t = base + Double(i) * 30
+            events.append(event(i % 10 == 0 ? "upload.failure" : "upload.success", platform: i % 2 == 0 ? "tiktok" : "instagram", at: t))
+            events.append(event("webhook.latency", platform: "tiktok", value: Double(i % 50) / 10 + 0.05, at: t))
+        }
+        try await post(app, key: key, events)
+    }
+
+    @Test("whole hours from rollups and partial hours from events give the exact counts, averages and p95")
+    func exactAcrossHours() async throws {
+        try await withTestDatabase { db in
+            try await withRunningApp(db) { app in
+                let key = try await db.createKey(scopes: [.admin])
+                let base = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 4 * 3600
+                try await seed(app, key: key, base: base)
+                // 20 minutes into the first hour to 40 minutes into the third: two partial hours and one whole.
+                let since = RFC3339.format(base + 1200), until = RFC3339.format(base + 2 * 3600 + 2400)
+                let summary = try await app.client.get("/api/monitoring/metrics?since=\(since)&until=\(until)",
+                                                       headers: ["Authorization": "Bearer \(key)"]).json()
+                // The same numbers straight from the events.
+                let expected = try await db.withPool(size: 1) { pool in
+                    try await pool.query(
+                        """
+                        SELECT count(*) FILTER (WHERE name = 'upload.success') AS ok, count(*) FILTER (WHERE name = 'upload.failure') AS bad,
+                               avg(value) FILTER (WHERE name = 'webhook.latency') AS avg,
+                               percentile_cont(0.95) WITHIN GROUP (ORDER BY value) FILTER (WHERE name = 'webhook.latency') AS p95
+                        FROM metric_events WHERE occurred_at >= $1 AND occurred_at < $2
+                        """, [Date(timeIntervalSince1970: base + 1200), Date(timeIntervalSince1970: base + 2 * 3600 + 2400)])[0]
+                }
+                let totals = try #require(summary["totals"] as? [String: Any])
+                let upload = try #require(totals["upload"] as? [String: Any])
+                #expect(upload["success"] as? Int == (try expected.decode("ok", as: Int.self)))
+                #expect(upload["failure"] as? Int == (try expected.decode("bad", as: Int.self)))
+                let webhook = try #require(totals["webhook"] as? [String: Any])
+                #expect(abs((webhook["avg_latency_s"] as? Double ?? 0) - (try expected.decode("avg", as: Double.self))) < 1e-9)
+                #expect(abs((webhook["p95_latency_s"] as? Double ?? 0) - (try expected.decode("p95", as: Double.self))) < 1e-9)
+                let rollups: Int = try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT count(DISTINCT hour) AS n FROM metric_rollups")[0].decode("n")
+                }
+                #expect(rollups == 3)
+            }
+        }
+    }
+
+    @Test("over many samples p95 comes from the histograms, within 5 % of the exact value")
+    func histogramP95() async throws {
+        try await withTestDatabase { db in
+            try await withRunningApp(db) { app in
+                let key = try await db.createKey(scopes: [.admin])
+                let base = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 3 * 3600
+                var events: [String] = []
+                for i in 0..<(MetricReads.exactPercentileLimit + 4000) {
+                    // A long-tailed spread from 10 ms to about 20 s.
+                    let value = 0.01 * pow(1.0004, Double(i % 19_000))
+                    events.append(event("api.latency", platform: i % 3 == 0 ? "instagram" : "tiktok", value: value,
+                                        at: base + Double(i % 10_000)))
+                }
+                try await post(app, key: key, events)
+                let summary = try await app.client.get("/api/monitoring/metrics?window=24h", headers: ["Authorization": "Bearer \(key)"]).json()
+                let exact: Double = try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p FROM metric_events")[0].decode("p")
+                }
+                let api = try #require((summary["totals"] as? [String: Any])?["api"] as? [String: Any])
+                let estimate = try #require(api["p95_latency_s"] as? Double)
+                #expect(abs(estimate - exact) / exact < 0.05, "estimate \(estimate), exact \(exact)")
+            }
+        }
+    }
+
+    @Test("rebuilding the rollups from the events gives what ingestion kept")
+    func rebuild() async throws {
+        try await withTestDatabase { db in
+            try await withRunningApp(db) { app in
+                let key = try await db.createKey(scopes: [.ingest])
+                try await seed(app, key: key, base: (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 4 * 3600)
+                let snapshot = """
+                    SELECT hour, name, platform, sum(count) AS n, round(sum(sum)::numeric, 6) AS s, min(min) AS lo, max(max) AS hi,
+                           tocsin_histogram_sum(histogram)::text AS h
+                    FROM metric_rollups GROUP BY 1, 2, 3 ORDER BY 1, 2, 3
+                    """
+                try await db.withPool(size: 1) { pool in
+                    let kept = try await pool.query(snapshot).map { row in try (0..<row.columns.count).map { try row.decode($0, as: String?.self) } }
+                    try await pool.query("SELECT tocsin_rebuild_rollups('-infinity', 'infinity')")
+                    let rebuilt = try await pool.query(snapshot).map { row in try (0..<row.columns.count).map { try row.decode($0, as: String?.self) } }
+                    #expect(kept.count > 0)
+                    #expect(kept == rebuilt)
+                }
+            }
+        }
+    }
+}

@@ -266,3 +266,28 @@ struct BacktestTests {
                                                            resolvedAt: t0 + 960, resolution: .auto, worstValue: 4)])
     }
 }
+
+@Suite("Latency histograms")
+struct LatencyHistogramTests {
+    @Test("buckets are 10 % wide and the p95 estimate is within 5 %")
+    func estimate() {
+        #expect(LatencyHistogram.bucket(0.0005) == 0)
+        #expect(LatencyHistogram.bucket(0.001) == 0)
+        #expect(LatencyHistogram.bucket(0.0011) == 1)
+        #expect(LatencyHistogram.bucket(1e9) == LatencyHistogram.bucketCount - 1)
+        for spread in [1.001, 1.0003, 1.01] {
+            var values = (0..<5000).map { 0.005 * pow(spread, Double($0 % 1000)) }
+            values.sort()
+            var counts = Array(repeating: 0, count: LatencyHistogram.bucketCount)
+            for v in values { counts[LatencyHistogram.bucket(v)] += 1 }
+            let exact = RuleMath.percentileCont(sorted: values, 0.95)!
+            let estimate = LatencyHistogram.percentile(counts, fraction: 0.95, min: values.first!, max: values.last!)!
+            #expect(abs(estimate - exact) / exact < 0.05, "spread \(spread): \(estimate) vs \(exact)")
+        }
+        // One repeated value is exact (clamped to the observed range).
+        var same = Array(repeating: 0, count: LatencyHistogram.bucketCount)
+        same[LatencyHistogram.bucket(2)] = 40
+        #expect(LatencyHistogram.percentile(same, fraction: 0.95, min: 2, max: 2) == 2)
+        #expect(LatencyHistogram.percentile(Array(repeating: 0, count: 160), fraction: 0.95, min: 0, max: 0) == nil)
+    }
+}

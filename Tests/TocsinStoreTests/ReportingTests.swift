@@ -92,6 +92,8 @@ struct ReportingTests {
         try await withTestDatabase { db in
             try await db.withPool { pool in
                 _ = try await ReportingSeed.plant(pool)
+                // The seed writes events with SQL, not through the API: build their rollups.
+                try await pool.query("SELECT tocsin_rebuild_rollups('-infinity', 'infinity')")
                 for example in schema {
                     let rows = try await pool.query(example.sql)
                     #expect(!rows.isEmpty, "schema.md, \(example.title): no rows")
