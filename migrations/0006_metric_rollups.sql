@@ -39,6 +39,14 @@ $$;
 
 CREATE AGGREGATE tocsin_histogram_sum(integer[]) (SFUNC = tocsin_histogram_add, STYPE = integer[]);
 
+-- A histogram from bucket numbers and their counts.
+CREATE FUNCTION tocsin_histogram_from(buckets integer[], counts bigint[]) RETURNS integer[]
+IMMUTABLE LANGUAGE sql AS $$
+    SELECT array_agg(coalesce(t.c, 0)::integer ORDER BY g)
+    FROM generate_series(0, 159) g
+    LEFT JOIN (SELECT b, sum(n) AS c FROM unnest(buckets, counts) AS u(b, n) GROUP BY b) t ON t.b = g
+$$;
+
 -- Recomputes the rollups of [from_time, to_time) (whole hours) from the
 -- events. Returns the rollup rows written.
 CREATE FUNCTION tocsin_rebuild_rollups(from_time timestamptz, to_time timestamptz) RETURNS bigint
@@ -47,24 +55,17 @@ DECLARE
     written bigint;
 BEGIN
     DELETE FROM metric_rollups WHERE hour >= date_trunc('hour', from_time) AND hour < to_time;
-    WITH buckets AS (
+    INSERT INTO metric_rollups (hour, name, platform, shard, count, sum, min, max, histogram)
+    SELECT hour, name, platform, 0, sum(n)::bigint, sum(s), min(lo), max(hi),
+           CASE WHEN name ~ '(^|\.)(latency|duration)$' THEN tocsin_histogram_from(array_agg(bucket), array_agg(n)) END
+    FROM (
         SELECT date_trunc('hour', occurred_at) AS hour, name, coalesce(platform, '') AS platform,
                tocsin_histogram_bucket(value) AS bucket, count(*) AS n, sum(value) AS s, min(value) AS lo, max(value) AS hi
         FROM metric_events
         WHERE occurred_at >= date_trunc('hour', from_time) AND occurred_at < to_time
         GROUP BY 1, 2, 3, 4
-    ), groups AS (
-        SELECT hour, name, platform, sum(n)::bigint AS n, sum(s) AS s, min(lo) AS lo, max(hi) AS hi,
-               CASE WHEN name ~ '(^|\.)(latency|duration)$' THEN
-                   (SELECT array_agg(coalesce(c.n, 0)::integer ORDER BY g)
-                    FROM generate_series(0, 159) g
-                    LEFT JOIN buckets c ON c.hour = b.hour AND c.name = b.name AND c.platform = b.platform AND c.bucket = g)
-               END AS histogram
-        FROM buckets b
-        GROUP BY hour, name, platform
-    )
-    INSERT INTO metric_rollups (hour, name, platform, shard, count, sum, min, max, histogram)
-    SELECT hour, name, platform, 0, n, s, lo, hi, histogram FROM groups;
+    ) buckets
+    GROUP BY hour, name, platform;
     GET DIAGNOSTICS written = ROW_COUNT;
     RETURN written;
 END;
