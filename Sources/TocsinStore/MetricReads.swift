@@ -22,78 +22,74 @@ public struct MetricReads: Sendable {
     /// and averages are exact; p95 is exact up to `exactPercentileLimit`
     /// samples.
     public func summary(range: TimeRange, platform: String?) async throws -> MetricsSummary {
-        let firstHour = (range.since / 3600).rounded(.up) * 3600
-        let lastHour = (range.until / 3600).rounded(.down) * 3600
-        let names = MetricsSummary.names, percentileNames = MetricsSummary.percentileNames
-        let aggregates = try await pool.withConnection { connection -> [MetricsSummary.Aggregate] in
-            var parts = SummaryParts()
-            let since = Date(timeIntervalSince1970: range.since), until = Date(timeIntervalSince1970: range.until)
-            if lastHour > firstHour {
-                let hoursFrom = Date(timeIntervalSince1970: firstHour), hoursTo = Date(timeIntervalSince1970: lastHour)
-                for row in try connection.query(
-                    """
-                    SELECT nullif(platform, '') AS platform, grouping(platform) = 1 AS is_total, name, sum(count)::int8 AS n,
-                           sum(sum) AS total, min(min) AS lo, max(max) AS hi,
-                           tocsin_histogram_sum(histogram) FILTER (WHERE name = ANY($4::text[])) AS histogram
-                    FROM metric_rollups
-                    WHERE hour >= $1 AND hour < $2 AND name = ANY($3::text[]) AND ($5::text IS NULL OR platform = $5)
-                    GROUP BY GROUPING SETS ((platform, name), (name))
-                    """, [hoursFrom, hoursTo, names, percentileNames, platform]) {
-                    try parts.add(row, histogram: try row.decode("histogram", as: [Int]?.self))
-                }
-                // The partial hours at both ends.
-                for row in try connection.query(
-                    """
-                    SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, sum(value) AS total,
-                           min(value) AS lo, max(value) AS hi
-                    FROM metric_events
-                    WHERE name = ANY($1::text[]) AND ($6::text IS NULL OR platform = $6)
-                      AND ((occurred_at >= $2 AND occurred_at < $3) OR (occurred_at >= $4 AND occurred_at < $5))
-                    GROUP BY GROUPING SETS ((platform, name), (name))
-                    """, [names, since, hoursFrom, hoursTo, until, platform]) {
-                    try parts.add(row, histogram: nil)
-                }
-                if parts.percentileSamples(percentileNames) > Self.exactPercentileLimit {
-                    for row in try connection.query(
-                        """
-                        SELECT platform, grouping(platform) = 1 AS is_total, name, tocsin_histogram_bucket(value) AS bucket,
-                               count(*) AS n
-                        FROM metric_events
-                        WHERE name = ANY($1::text[]) AND ($6::text IS NULL OR platform = $6)
-                          AND ((occurred_at >= $2 AND occurred_at < $3) OR (occurred_at >= $4 AND occurred_at < $5))
-                        GROUP BY GROUPING SETS ((platform, name, tocsin_histogram_bucket(value)), (name, tocsin_histogram_bucket(value)))
-                        """, [percentileNames, since, hoursFrom, hoursTo, until, platform]) {
-                        try parts.addBucket(row)
-                    }
-                    return parts.aggregates(exact: [:])
-                }
-            } else {
-                for row in try connection.query(
-                    """
-                    SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, sum(value) AS total,
-                           min(value) AS lo, max(value) AS hi
-                    FROM metric_events
-                    WHERE name = ANY($1::text[]) AND occurred_at >= $2 AND occurred_at < $3 AND ($4::text IS NULL OR platform = $4)
-                    GROUP BY GROUPING SETS ((platform, name), (name))
-                    """, [names, since, until, platform]) {
-                    try parts.add(row, histogram: nil)
-                }
-            }
-            // Few enough samples: exact percentiles from the events.
-            var exact: [SummaryParts.Key: Double] = [:]
-            for row in try connection.query(
-                """
-                SELECT platform, grouping(platform) = 1 AS is_total, name,
-                       percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p95
-                FROM metric_events
-                WHERE name = ANY($1::text[]) AND occurred_at >= $2 AND occurred_at < $3 AND ($4::text IS NULL OR platform = $4)
-                GROUP BY GROUPING SETS ((platform, name), (name))
-                """, [percentileNames, since, until, platform]) {
-                exact[try SummaryParts.key(row)] = try row.decode("p95", as: Double?.self)
-            }
-            return parts.aggregates(exact: exact)
+        // [hoursFrom, hoursTo) is read from the rollups (empty when the range
+        // holds no whole hour); the rest of [since, until) from the events.
+        var hoursFrom = (range.since / 3600).rounded(.up) * 3600
+        var hoursTo = (range.until / 3600).rounded(.down) * 3600
+        if hoursTo <= hoursFrom {
+            hoursFrom = range.until
+            hoursTo = range.until
         }
-        return MetricsSummary(range: range, aggregates: aggregates)
+        let parameters: [any PostgresEncodable] = [
+            MetricsSummary.names, MetricsSummary.percentileNames, Date(timeIntervalSince1970: range.since),
+            Date(timeIntervalSince1970: hoursFrom), Date(timeIntervalSince1970: hoursTo),
+            Date(timeIntervalSince1970: range.until), platform, Self.exactPercentileLimit,
+        ]
+        // One round trip: the parts are tagged by `part`; the exact p95 and
+        // the histogram buckets of the partial hours are each computed only
+        // when needed (the one-time filter on the sample count skips the
+        // other).
+        let rows = try await pool.query(
+            """
+            WITH hours AS (
+                SELECT nullif(platform, '') AS platform, grouping(platform) = 1 AS is_total, name, sum(count)::int8 AS n,
+                       sum(sum) AS total, min(min) AS lo, max(max) AS hi,
+                       tocsin_histogram_sum(histogram) FILTER (WHERE name = ANY($2::text[])) AS histogram
+                FROM metric_rollups
+                WHERE hour >= $4 AND hour < $5 AND name = ANY($1::text[]) AND ($7::text IS NULL OR platform = $7)
+                GROUP BY GROUPING SETS ((platform, name), (name))
+            ), edges AS (
+                SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, sum(value) AS total,
+                       min(value) AS lo, max(value) AS hi
+                FROM metric_events
+                WHERE name = ANY($1::text[]) AND ($7::text IS NULL OR platform = $7)
+                  AND ((occurred_at >= $3 AND occurred_at < $4) OR (occurred_at >= $5 AND occurred_at < $6))
+                GROUP BY GROUPING SETS ((platform, name), (name))
+            ), samples AS (
+                SELECT coalesce((SELECT sum(n) FROM hours WHERE is_total AND name = ANY($2::text[])), 0)
+                     + coalesce((SELECT sum(n) FROM edges WHERE is_total AND name = ANY($2::text[])), 0) AS n
+            )
+            SELECT 'hours' AS part, platform, is_total, name, n, total, lo, hi, histogram::text AS histogram,
+                   NULL::int AS bucket, NULL::float8 AS p95 FROM hours
+            UNION ALL
+            SELECT 'edges', platform, is_total, name, n, total, lo, hi, NULL, NULL, NULL FROM edges
+            UNION ALL
+            SELECT 'exact', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL, NULL,
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY value)
+            FROM metric_events
+            WHERE (SELECT n FROM samples) <= $8
+              AND name = ANY($2::text[]) AND occurred_at >= $3 AND occurred_at < $6 AND ($7::text IS NULL OR platform = $7)
+            GROUP BY GROUPING SETS ((platform, name), (name))
+            UNION ALL
+            SELECT 'bucket', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL,
+                   tocsin_histogram_bucket(value), NULL
+            FROM metric_events
+            WHERE (SELECT n FROM samples) > $8
+              AND name = ANY($2::text[]) AND ($7::text IS NULL OR platform = $7)
+              AND ((occurred_at >= $3 AND occurred_at < $4) OR (occurred_at >= $5 AND occurred_at < $6))
+            GROUP BY GROUPING SETS ((platform, name, tocsin_histogram_bucket(value)), (name, tocsin_histogram_bucket(value)))
+            """, parameters)
+        var parts = SummaryParts()
+        var exact: [SummaryParts.Key: Double] = [:]
+        for row in rows {
+            switch try row.decode("part", as: String.self) {
+            case "hours": try parts.add(row, histogram: try row.decode("histogram", as: [Int]?.self))
+            case "edges": try parts.add(row, histogram: nil)
+            case "exact": exact[try SummaryParts.key(row)] = try row.decode("p95", as: Double?.self)
+            default: try parts.addBucket(row)
+            }
+        }
+        return MetricsSummary(range: range, aggregates: parts.aggregates(exact: exact))
     }
 
     /// Sums of the rollup rows and raw rows of one summary.
