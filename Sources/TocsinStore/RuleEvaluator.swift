@@ -164,18 +164,20 @@ public struct RuleEvaluator: Sendable {
                 .decode("t", as: Double.self)
             let durationMs = (finished - started) * 1000
             // The evaluation log: one row per group, or one row without a
-            // group when the rule had none to evaluate.
+            // group when the rule had none to evaluate. started_at is the
+            // transaction's now(), the clock the due check and the next due
+            // time use, so each evaluation falls in its own interval.
             let logged = results.isEmpty
                 ? [GroupResult(rule: rule.name, groupKey: nil, value: nil, samples: 0, outcome: "no_data")] : results
             try connection.query(
                 """
                 INSERT INTO rule_evaluations (rule_id, rule_name, group_key, value, samples, outcome, trigger, worker_id,
                                               started_at, duration_ms)
-                SELECT $1, $2, g, v, s, o, $7, $8, to_timestamp($9), $10
+                SELECT $1, $2, g, v, s, o, $7, $8, now(), $9
                 FROM unnest($3::text[], $4::float8[], $5::int[], $6::text[]) AS t(g, v, s, o)
                 """,
                 [ruleID, rule.name, logged.map(\.groupKey), logged.map(\.value), logged.map(\.samples),
-                 logged.map(\.outcome), trigger.rawValue, workerID, started, durationMs])
+                 logged.map(\.outcome), trigger.rawValue, workerID, durationMs])
             // Next due: the start of the next interval, aligned to the epoch, so
             // every interval has exactly one scheduled evaluation.
             try connection.query(
