@@ -130,6 +130,6 @@ let package = Package(
         .testTarget(name: "TocsinStoreTests", dependencies: ["TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TocsinAPITests", dependencies: ["TocsinAPI", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TocsinNotifyTests", dependencies: ["TocsinNotify", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "tocsinTests", dependencies: ["TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "tocsinTests", dependencies: ["TocsinCore", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
     ]
 )

@@ -283,3 +283,33 @@ struct NotifyConfigTests {
         #expect(RetryPolicy.parseRetryAfter("Thu, 01 Jan 1970 00:01:40 GMT", now: 40) == 60)
     }
 }
+
+@Suite("Repeats for alerts still firing")
+struct RepeatTests {
+    @Test("repeat k is queued once per channel when fired_at + k × repeat_interval has passed")
+    func repeats() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = webhookConfig(receiver)
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
+                }
+                let store = NotificationStore(pool: pool)
+                // Fired 4 h 10 min ago: the default repeat interval (4 h) has passed once.
+                try await pool.query("UPDATE alerts SET fired_at = now() - interval '4 hours 10 minutes'")
+                #expect(try await store.queueRepeats(config: notify) == 1)
+                #expect(try await store.queueRepeats(config: notify) == 0)
+                let repeats = try await pool.query(
+                    "SELECT transition, sequence, status FROM notifications WHERE transition = 'repeat'")
+                #expect(repeats.count == 1)
+                #expect(try repeats[0].decode("sequence", as: Int.self) == 1)
+                // An acknowledged alert is not repeated.
+                try await pool.query("UPDATE alerts SET status = 'acknowledged', fired_at = now() - interval '9 hours'")
+                #expect(try await store.queueRepeats(config: notify) == 0)
+            }
+        }
+    }
+}

@@ -2,6 +2,7 @@ import Foundation
 import PostgresClient
 import TestSupport
 import Testing
+import TocsinCore
 import TocsinStore
 
 @Suite("tocsin command line")
@@ -229,5 +230,48 @@ struct ShutdownTests {
         let unknown = try await TestProcess.run(["notify", "test", "nope"], environment: ["NOTIFY_CONFIG": good])
         #expect(unknown.status != 0)
         #expect(unknown.stderr.contains("no channel named nope"))
+    }
+}
+
+@Suite("Rules on the command line")
+struct RulesCommandTests {
+    @Test("a worker refuses an invalid rules file with one clear line")
+    func invalidRules() async throws {
+        try await withTestDatabase { db in
+            let file = try writeFile("rules:\n  - name: broken\n    kind: count\n    threshold: lots\n    severity: error\n", name: "rules.yaml")
+            let result = try await TestProcess.run(["worker"], environment: ["DATABASE_URL": db.url, "ALERT_RULES_FILE": file])
+            #expect(result.status != 0)
+            #expect(result.stderr.contains("invalid rules file"))
+            #expect(result.stderr.contains("line "))
+            #expect(result.stderr.split(separator: "\n").filter { !$0.hasPrefix("{") }.count == 1)
+            let checked = try await TestProcess.run(["rules", "check", file])
+            #expect(checked.status != 0)
+            #expect(checked.stderr.contains("\(file):4:"))
+            #expect(checked.stderr.contains("rule broken, field threshold"))
+        }
+    }
+
+    @Test("rules backtest prints the transitions as a table")
+    func backtest() async throws {
+        try await withTestDatabase { db in
+            try await db.withPool(size: 1) { pool in
+                try await pool.query(
+                    """
+                    INSERT INTO metric_events (occurred_at, name, value)
+                    SELECT date_trunc('hour', now()) - interval '3 hours' + interval '30 seconds', 'token.refresh.failure', 1
+                    FROM generate_series(1, 4)
+                    """)
+            }
+            let hour = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 3 * 3600
+            let rules = TestEnvironment.repositoryRoot.appendingPathComponent("rules/default.yaml").path
+            let result = try await TestProcess.run(
+                ["rules", "backtest", rules, "--rule", "token_refresh_failures", "--since", RFC3339.format(hour),
+                 "--until", RFC3339.format(hour + 3600)], environment: ["DATABASE_URL": db.url])
+            #expect(result.status == 0, "\(result.stderr)")
+            let lines = result.stdout.split(separator: "\n").map(String.init)
+            #expect(lines.first?.hasPrefix("rule token_refresh_failures: 60 evaluation(s) every 1m, 1 alert(s)") == true)
+            #expect(lines.contains { $0.hasPrefix(RFC3339.format(hour + 60)) && $0.contains("fired") && $0.contains("4") })
+            #expect(lines.contains { $0.hasPrefix(RFC3339.format(hour + 960)) && $0.contains("resolved (auto)") })
+        }
     }
 }
