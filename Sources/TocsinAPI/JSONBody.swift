@@ -43,6 +43,10 @@ struct JSONBody {
             issues.append(ValidationIssue(field: name, reason: "must be at most \(maxLength) characters"))
             return nil
         }
+        guard !text.utf8.contains(0) else {
+            issues.append(ValidationIssue(field: name, reason: "must not contain NUL (U+0000)"))
+            return nil
+        }
         return text
     }
 

@@ -139,8 +139,15 @@ struct NotificationRoutes {
         let endsText = body.string("ends_at", required: true)
         var labels: [String: String] = [:]
         if let raw = body.fields["labels"], !(raw is NSNull) {
-            if let map = raw as? [String: Any], map.values.allSatisfy({ $0 is String }) {
-                labels = map.mapValues { $0 as! String }
+            if let map = raw as? [String: String] {
+                labels = map
+                if map.count > 32 {
+                    body.issues.append(ValidationIssue(field: "labels", reason: "at most 32 label matchers"))
+                } else if map.contains(where: { $0.key.isEmpty || $0.key.count > 256 || $0.value.count > 256 }) {
+                    body.issues.append(ValidationIssue(field: "labels", reason: "label names are 1 to 256 characters, values at most 256"))
+                } else if map.contains(where: { $0.key.utf8.contains(0) || $0.value.utf8.contains(0) }) {
+                    body.issues.append(ValidationIssue(field: "labels", reason: "must not contain NUL (U+0000)"))
+                }
             } else {
                 body.issues.append(ValidationIssue(field: "labels", reason: "must be an object of string values"))
             }

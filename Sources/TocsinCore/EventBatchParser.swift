@@ -29,6 +29,11 @@ public struct EventBatchParser: Sendable {
         /// Events older than this many days are refused.
         public var retentionDays = 30
         public var maxReportedIssues = 100
+        /// Values are finite and within ±`maxAbsValue`, so sums and averages
+        /// over any window stay far from Double's limits.
+        public var maxAbsValue = 1e12
+        /// Latencies and durations are seconds from 0 to this (365 days).
+        public var maxSeconds = 31_536_000.0
         public init() {}
     }
 
@@ -166,10 +171,11 @@ public struct EventBatchParser: Sendable {
                             }
                         case "value":
                             if let number = try s.parseNumberIfPresent() {
-                                if number.isFinite {
+                                if number.isFinite, abs(number) <= parser.limits.maxAbsValue {
                                     value = number
                                 } else {
-                                    report(ValidationIssue(index: index, field: "value", reason: "must be a finite number"))
+                                    report(ValidationIssue(index: index, field: "value",
+                                                           reason: "must be a finite number from -1e12 to 1e12"))
                                 }
                             } else {
                                 try s.skipValue()
@@ -215,8 +221,9 @@ public struct EventBatchParser: Sendable {
                 } else if !MetricName.isValid(name) {
                     report(ValidationIssue(index: index, field: "name",
                                            reason: "must match ^[a-z][a-z0-9_]*(\\.[a-z0-9_]+)*$ and be at most 128 characters"))
-                } else if value < 0 && MetricName.isNonNegative(name) {
-                    report(ValidationIssue(index: index, field: "value", reason: "latencies and durations are seconds and cannot be negative"))
+                } else if MetricName.isNonNegative(name), !(0...parser.limits.maxSeconds).contains(value) {
+                    report(ValidationIssue(index: index, field: "value",
+                                           reason: "latencies and durations are seconds from 0 to 31536000 (365 days)"))
                 }
             } else if !seen.contains("name") {
                 report(ValidationIssue(index: index, field: "name", reason: "is required"))
@@ -256,6 +263,9 @@ public struct EventBatchParser: Sendable {
                     let value = try s.parseString()
                     if key.isEmpty {
                         report(ValidationIssue(index: index, field: "labels", reason: "label names must not be empty"))
+                    } else if key.utf8.contains(0) || value.utf8.contains(0) {
+                        report(ValidationIssue(index: index, field: String(field.prefix(80)),
+                                               reason: "label names and values must not contain NUL (U+0000)"))
                     } else if key.count > limits.maxLabelLength || value.count > limits.maxLabelLength {
                         report(ValidationIssue(index: index, field: String(field.prefix(80)),
                                                reason: "label names and values are at most \(limits.maxLabelLength) characters"))

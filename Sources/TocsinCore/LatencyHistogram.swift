@@ -9,9 +9,15 @@ public enum LatencyHistogram {
     static let base = 0.001
     static let growth = 1.1
 
+    /// Total for every Double: NaN and values up to 1 ms are bucket 0,
+    /// values beyond the last bound (infinity included) the last bucket. The
+    /// position is compared as a Double before it becomes an Int, so no
+    /// input can trap the conversion.
     public static func bucket(_ value: Double) -> Int {
         guard value > base else { return 0 }
-        return min(bucketCount - 1, Int((log(value / base) / log(growth)).rounded(.up)))
+        let position = (log(value / base) / log(growth)).rounded(.up)
+        guard position < Double(bucketCount - 1) else { return bucketCount - 1 }
+        return Int(position)
     }
 
     static func upperBound(_ bucket: Int) -> Double { base * pow(growth, Double(bucket)) }

@@ -145,3 +145,18 @@ public struct Rule: Sendable, Equatable, Codable {
     /// A short human description of the condition: "> 0.05".
     public var conditionText: String { "\(comparison.rawValue) \(threshold)" }
 }
+
+/// The range of every numeric field of a rule, wherever the rule comes from
+/// (a rules file, an inline backtest rule). Values outside are refused with
+/// the field and the range, so evaluation never meets a number it cannot
+/// handle: windows stay inside the partition retention that backtests can
+/// read, and thresholds stay far from Double's limits.
+public enum RuleLimits {
+    public static let window = 1...(31 * 86_400)
+    public static let lookback = 1...(31 * 86_400)
+    public static let forDuration = 0...(7 * 86_400)
+    public static let interval = 1...86_400
+    public static let lastEvents = 1...10_000
+    public static let minSamples = 1...1_000_000
+    public static let threshold = -1e12...1e12
+}

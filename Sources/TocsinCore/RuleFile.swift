@@ -27,17 +27,32 @@ public struct RuleProblem: Sendable, Equatable, CustomStringConvertible, Codable
 /// Durations in rule and notification files: `30s`, `15m`, `4h`, `1d`, or
 /// a number of seconds.
 public enum DurationText {
+    /// The longest duration any field accepts: ten years. Each field has
+    /// its own, smaller, documented range on top of this.
+    public static let maximumSeconds = 10 * 366 * 86_400
+
+    /// Seconds, or nil when the text is not a duration, is negative, or is
+    /// longer than `maximumSeconds` (so no input can overflow the unit
+    /// multiplication).
     public static func parse(_ text: String) -> Int? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let seconds = Int(trimmed) { return seconds >= 0 ? seconds : nil }
-        guard let unit = trimmed.last, let amount = Int(trimmed.dropLast()), amount >= 0 else { return nil }
-        switch unit {
-        case "s": return amount
-        case "m": return amount * 60
-        case "h": return amount * 3600
-        case "d": return amount * 86_400
-        default: return nil
+        guard trimmed.utf8.count <= 24 else { return nil }
+        var amountText = Substring(trimmed)
+        var multiplier = 1
+        if let unit = trimmed.last, !unit.isNumber {
+            switch unit {
+            case "s": multiplier = 1
+            case "m": multiplier = 60
+            case "h": multiplier = 3600
+            case "d": multiplier = 86_400
+            default: return nil
+            }
+            amountText = amountText.dropLast()
         }
+        guard let amount = Int(amountText), amount >= 0 else { return nil }
+        let (seconds, overflow) = amount.multipliedReportingOverflow(by: multiplier)
+        guard !overflow, seconds <= maximumSeconds else { return nil }
+        return seconds
     }
 
     public static func format(_ seconds: Int) -> String {
@@ -188,12 +203,12 @@ public enum RuleFile {
             let function: Rule.Function? = choice(values, "function")
             let threshold = number(values, "threshold", required: true)
             let recovery = number(values, "recovery_threshold")
-            let window = duration(values, "window", minimum: 1)
-            let lookback = duration(values, "lookback", minimum: 1)
-            let forSeconds = duration(values, "for", minimum: 0) ?? 0
-            let interval = duration(values, "interval", minimum: 1) ?? defaultInterval
-            let last = integer(values, "last", minimum: 1)
-            let minSamples = integer(values, "min_samples", minimum: 1) ?? 1
+            let window = duration(values, "window", RuleLimits.window)
+            let lookback = duration(values, "lookback", RuleLimits.lookback)
+            let forSeconds = duration(values, "for", RuleLimits.forDuration) ?? 0
+            let interval = duration(values, "interval", RuleLimits.interval) ?? defaultInterval
+            let last = integer(values, "last", RuleLimits.lastEvents)
+            let minSamples = integer(values, "min_samples", RuleLimits.minSamples) ?? 1
             let labels = stringMap(values, "labels")
             var metric: String?
             var numerator: [String] = []
@@ -279,22 +294,26 @@ public enum RuleFile {
                 problem(field, "must be a number", at: node)
                 return nil
             }
-            return value
-        }
-
-        mutating func integer(_ values: [String: Node], _ field: String, minimum: Int) -> Int? {
-            guard let node = values[field] else { return nil }
-            guard let scalar = node.scalar, let value = Int(scalar.string), value >= minimum else {
-                problem(field, "must be a whole number of at least \(minimum)", at: node)
+            guard RuleLimits.threshold.contains(value) else {
+                problem(field, "must be between \(RuleLimits.threshold.lowerBound) and \(RuleLimits.threshold.upperBound)", at: node)
                 return nil
             }
             return value
         }
 
-        mutating func duration(_ values: [String: Node], _ field: String, minimum: Int) -> Int? {
+        mutating func integer(_ values: [String: Node], _ field: String, _ range: ClosedRange<Int>) -> Int? {
             guard let node = values[field] else { return nil }
-            guard let scalar = node.scalar, let seconds = DurationText.parse(scalar.string), seconds >= minimum else {
-                problem(field, "must be a duration such as 30s, 15m, 4h or 1d\(minimum > 0 ? " (at least \(minimum)s)" : "")", at: node)
+            guard let scalar = node.scalar, let value = Int(scalar.string), range.contains(value) else {
+                problem(field, "must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: node)
+                return nil
+            }
+            return value
+        }
+
+        mutating func duration(_ values: [String: Node], _ field: String, _ range: ClosedRange<Int>) -> Int? {
+            guard let node = values[field] else { return nil }
+            guard let scalar = node.scalar, let seconds = DurationText.parse(scalar.string), range.contains(seconds) else {
+                problem(field, "must be a duration from \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound)), such as 30s, 15m, 4h or 1d", at: node)
                 return nil
             }
             return seconds

@@ -120,7 +120,8 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
                     if try row.decode("due", as: Bool.self) {
                         ids.append((try row.decode("id"), try row.decode("name")))
                     } else {
-                        let seconds: Double = try row.decode("wait")
+                        // Clamped before the conversion: the wait is at most a second.
+                        let seconds = min(1, max(0, try row.decode("wait", as: Double.self)))
                         wait = min(wait, .milliseconds(Int(seconds * 1000) + 1))
                         break
                     }

@@ -74,7 +74,14 @@ struct EventBatchParserTests {
 
     @Test("values must be finite, latencies and durations non-negative")
     func values() {
-        #expect(issues(#"{"name": "a", "value": 1e400}"#).first?.reason == "must be a finite number")
+        #expect(issues(#"{"name": "a", "value": 1e400}"#).first?.reason == "must be a finite number from -1e12 to 1e12")
+        #expect(issues(#"{"name": "a", "value": 1e200}"#).first?.field == "value")
+        #expect(issues(#"{"name": "a", "value": -1.0000001e12}"#).first?.field == "value")
+        #expect(issues(#"{"name": "webhook.latency", "value": 1e306}"#).first?.field == "value")
+        #expect(issues(#"{"name": "worker.duration", "value": 31536000.5}"#).first?.field == "value")
+        #expect(issues(#"{"name": "a", "labels": {"k": "a\u0000b"}}"#).first?.reason
+                == "label names and values must not contain NUL (U+0000)")
+        #expect(issues(#"{"name": "a", "labels": {"a\u0000": "b"}}"#).first?.field == "labels.a\u{0}")
         #expect(issues(#"{"name": "webhook.latency", "value": -0.1}"#).first?.field == "value")
         #expect(issues(#"{"name": "worker.duration", "value": -1}"#).first?.field == "value")
         guard case .valid = parse(#"{"name": "webhook.latency", "value": 0}"#) else {

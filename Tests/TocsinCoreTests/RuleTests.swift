@@ -217,6 +217,42 @@ struct RuleFileTests {
         #expect(find("severity")?.description.hasPrefix("line 12, rule bad_rule, field severity: ") == true)
     }
 
+    @Test("every numeric field has a range, reported with the field", arguments: [
+        ("window", "32d"), ("window", "106751991167301d"), ("window", "0s"), ("for", "8d"), ("interval", "2d"),
+        ("threshold", "1e300"), ("threshold", "-2e12"), ("threshold", ".inf"), ("min_samples", "1000001"),
+        ("min_samples", "99999999999999999999"),
+    ])
+    func ranges(field: String, value: String) {
+        let yaml = """
+            rules:
+              - name: bounded
+                kind: ratio
+                numerator: [upload.failure]
+                denominator: [upload.success]
+                threshold: \(field == "threshold" ? value : "1")
+                severity: error
+            \(field == "threshold" ? "" : "    \(field): \(value)")
+            """
+        let result = RuleFile.parse(yaml: yaml)
+        #expect(result.rules.isEmpty)
+        #expect(result.problems.map(\.field) == [field], "\(result.problems)")
+    }
+
+    @Test("last is bounded: at most 10,000 events")
+    func lastBound() {
+        let yaml = """
+            rules:
+              - name: bounded
+                kind: aggregate
+                metric: webhook.latency
+                function: avg
+                last: 10001
+                threshold: 1
+                severity: error
+            """
+        #expect(RuleFile.parse(yaml: yaml).problems.map(\.field) == ["last"])
+    }
+
     @Test("kind-specific fields and hysteresis direction are checked")
     func kinds() {
         func problems(_ body: String) -> [RuleProblem] {
@@ -243,6 +279,12 @@ struct RuleFileTests {
         #expect(DurationText.parse("30") == 30)
         #expect(DurationText.parse("15 minutes") == nil)
         #expect(DurationText.parse("-5m") == nil)
+        // Amounts whose seconds would overflow Int, or exceed ten years, are not durations.
+        #expect(DurationText.parse("106751991167301d") == nil)
+        #expect(DurationText.parse("9223372036854775807s") == nil)
+        #expect(DurationText.parse("99999999999999999999999m") == nil)
+        #expect(DurationText.parse("3661d") == nil)
+        #expect(DurationText.parse("3660d") == 3660 * 86_400)
         #expect(DurationText.format(14_400) == "4h")
     }
 }
@@ -275,6 +317,12 @@ struct LatencyHistogramTests {
         #expect(LatencyHistogram.bucket(0.001) == 0)
         #expect(LatencyHistogram.bucket(0.0011) == 1)
         #expect(LatencyHistogram.bucket(1e9) == LatencyHistogram.bucketCount - 1)
+        // Total for every Double: nothing traps the conversion to Int.
+        #expect(LatencyHistogram.bucket(1e306) == LatencyHistogram.bucketCount - 1)
+        #expect(LatencyHistogram.bucket(.greatestFiniteMagnitude) == LatencyHistogram.bucketCount - 1)
+        #expect(LatencyHistogram.bucket(.infinity) == LatencyHistogram.bucketCount - 1)
+        #expect(LatencyHistogram.bucket(.nan) == 0)
+        #expect(LatencyHistogram.bucket(-.infinity) == 0)
         for spread in [1.001, 1.0003, 1.01] {
             var values = (0..<5000).map { 0.005 * pow(spread, Double($0 % 1000)) }
             values.sort()
