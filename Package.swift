@@ -52,25 +52,48 @@ let package = Package(
             dependencies: [.product(name: "Yams", package: "Yams")],
             swiftSettings: swiftSettings
         ),
+        // SHA-256, HMAC-SHA256 and random bytes from libcrypto: keys,
+        // sessions, signatures and checksums.
+        .target(
+            name: "TocsinCrypto",
+            dependencies: ["COpenSSL"],
+            swiftSettings: swiftSettings
+        ),
+        // Repositories: every SQL statement of the product. The only module
+        // that talks to PostgreSQL; its pools are internal.
         .target(
             name: "TocsinStore",
             dependencies: [
                 "PostgresClient",
                 "TocsinCore",
-                "COpenSSL",
+                "TocsinCrypto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            swiftSettings: swiftSettings
+        ),
+        // The work of a worker: scheduling, evaluation, check requests,
+        // maintenance; the concurrency primitives they share.
+        .target(
+            name: "TocsinEngine",
+            dependencies: [
+                "TocsinStore",
+                "TocsinCore",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
             ],
             swiftSettings: swiftSettings
         ),
+        // Messages, senders (libcurl) and the outbox dispatcher.
         .target(
             name: "TocsinNotify",
             dependencies: [
                 "CCurl",
+                "TocsinEngine",
                 "TocsinStore",
                 "TocsinCore",
-                "PostgresClient",
+                "TocsinCrypto",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOPosix", package: "swift-nio"),
@@ -78,12 +101,14 @@ let package = Package(
             ],
             swiftSettings: swiftSettings
         ),
+        // The HTTP API and the dashboard.
         .target(
             name: "TocsinAPI",
             dependencies: [
+                "TocsinEngine",
                 "TocsinStore",
                 "TocsinCore",
-                "PostgresClient",
+                "TocsinCrypto",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "HTTPTypes", package: "swift-http-types"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -95,14 +120,15 @@ let package = Package(
             resources: [.copy("Dashboard")],
             swiftSettings: swiftSettings
         ),
+        // The command line and the one composition root.
         .executableTarget(
             name: "tocsin",
             dependencies: [
                 "TocsinAPI",
                 "TocsinNotify",
+                "TocsinEngine",
                 "TocsinStore",
                 "TocsinCore",
-                "PostgresClient",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -115,7 +141,7 @@ let package = Package(
         .target(
             name: "TestSupport",
             dependencies: [
-                "PostgresClient", "TocsinCore", "TocsinStore", "TocsinAPI", "TocsinNotify",
+                "CCurl", "PostgresClient", "TocsinCore", "TocsinStore", "TocsinEngine", "TocsinAPI", "TocsinNotify",
                 .product(name: "Hummingbird", package: "hummingbird"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -127,9 +153,17 @@ let package = Package(
         ),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TocsinCoreTests", dependencies: ["TocsinCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "TocsinStoreTests", dependencies: ["TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "TocsinAPITests", dependencies: ["TocsinAPI", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "TocsinNotifyTests", dependencies: ["TocsinNotify", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
-        .testTarget(name: "tocsinTests", dependencies: ["TocsinCore", "TocsinStore", "TestSupport"], swiftSettings: swiftSettings),
+        .testTarget(name: "TocsinStoreTests", dependencies: ["TocsinStore", "TocsinCore", "PostgresClient", "TestSupport"],
+                    swiftSettings: swiftSettings),
+        .testTarget(name: "TocsinAPITests", dependencies: [
+            "TocsinAPI", "TocsinEngine", "TocsinStore", "TocsinCore", "TocsinCrypto", "PostgresClient", "TestSupport",
+            .product(name: "Hummingbird", package: "hummingbird"), .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "TocsinNotifyTests", dependencies: [
+            "TocsinNotify", "TocsinEngine", "TocsinStore", "TocsinCore", "TocsinCrypto", "PostgresClient", "TestSupport",
+            .product(name: "Logging", package: "swift-log"),
+        ], swiftSettings: swiftSettings),
+        .testTarget(name: "tocsinTests", dependencies: ["TocsinCore", "TocsinStore", "PostgresClient", "TestSupport"],
+                    swiftSettings: swiftSettings),
     ]
 )

@@ -18,7 +18,8 @@
 # Options:
 #   --env NAME=VALUE       a Tocsin variable for every tocsin process (repeatable), e.g.
 #                          --env ALERT_CHECK_INTERVAL=2 --env SLACK_WEBHOOK_URL=http://127.0.0.1:9000/slack
-#                          (the variables of the caller's environment are passed on too; --env wins)
+#                          (the variables of the caller's environment are passed on too; --env wins;
+#                          DATABASE_READ_URL, which a later Tocsin reads, is passed on the same way)
 #   --port N               nginx's port (default: a free one)
 #   --dir DIR              work directory (default: a new /tmp/tocsin-cluster.*, removed at stop)
 #   --keep                 keep the work directory (logs, database) at stop
@@ -49,10 +50,15 @@ TOPOLOGY=(
 TOCSIN_ENV=(
     DATABASE_URL LOG_LEVEL LOG_FORMAT DB_POOL_SIZE MAX_BODY_SIZE METRICS_RETENTION_DAYS
     ALERT_RULES_FILE ALERT_CHECK_INTERVAL WORKER_CONCURRENCY SLACK_WEBHOOK_URL NOTIFY_CONFIG PUBLIC_URL
-    NOTIFY_MAX_ATTEMPTS NOTIFY_RETRY_BASE_SECONDS NOTIFY_LEASE_SECONDS NOTIFY_CONCURRENCY SESSION_TTL
+    NOTIFY_MAX_ATTEMPTS NOTIFY_RETRY_BASE_SECONDS NOTIFY_TIMEOUT_SECONDS NOTIFY_LEASE_SECONDS NOTIFY_CONCURRENCY SESSION_TTL
 )
 # …and those of `serve` only.
 SERVE_ENV=(HOST PORT)
+# Variables of a later Tocsin, passed on to every tocsin process when set
+# (--env, or the caller's environment) but not part of the topology that
+# check_topology.py compares with compose's default services: this binary
+# ignores them. scripts/ha-cluster.sh sets DATABASE_READ_URL (the standbys).
+PASS_ENV=(DATABASE_READ_URL)
 
 topology_field() { # NAME FIELD(2=command, 3=replicas)
     local entry
@@ -114,8 +120,8 @@ done
 for kv in "${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}"; do
     name=${kv%%=*}
     [ "$name" != "$kv" ] || { echo "error: --env takes NAME=VALUE, got '$kv'" >&2; exit 2; }
-    if ! printf '%s\n' "${TOCSIN_ENV[@]}" | grep -qx "$name"; then
-        echo "error: --env $name: not one of the cluster's variables (${TOCSIN_ENV[*]});" \
+    if ! printf '%s\n' "${TOCSIN_ENV[@]}" "${PASS_ENV[@]}" | grep -qx "$name"; then
+        echo "error: --env $name: not one of the cluster's variables (${TOCSIN_ENV[*]} ${PASS_ENV[*]});" \
              "add it to TOCSIN_ENV here and to x-tocsin-env in docker/compose.yaml" >&2
         exit 2
     fi
@@ -240,7 +246,7 @@ declare -A VALUE=(
     [ALERT_RULES_FILE]="$DIR/rules/default.yaml"
     [PUBLIC_URL]="http://127.0.0.1:$NGINX_PORT"
 )
-for name in "${TOCSIN_ENV[@]}"; do
+for name in "${TOCSIN_ENV[@]}" "${PASS_ENV[@]}"; do
     if [ -n "${!name:-}" ]; then VALUE[$name]=${!name}; fi
 done
 for kv in "${EXTRA_ENV[@]+"${EXTRA_ENV[@]}"}"; do VALUE[${kv%%=*}]=${kv#*=}; done
@@ -261,7 +267,7 @@ export DATABASE_URL=${VALUE[DATABASE_URL]}
 tocsin_env() {
     local command=$1 name
     ENVARGS=("PATH=$PATH" "HOME=${HOME:-/tmp}")
-    for name in "${TOCSIN_ENV[@]}"; do
+    for name in "${TOCSIN_ENV[@]}" "${PASS_ENV[@]}"; do
         if [ -n "${VALUE[$name]:-}" ]; then ENVARGS+=("$name=${VALUE[$name]}"); fi
     done
 }
@@ -282,7 +288,7 @@ launch() {
 
 cluster_log "migrating"
 tocsin_env migrate
-env -i "${ENVARGS[@]}" "$TOCSIN" migrate >>"$DIR/logs/migrate.log" 2>&1 \
+env -i "${ENVARGS[@]}" "$TOCSIN" migrate --apply-config >>"$DIR/logs/migrate.log" 2>&1 \
     || { tail -n 20 "$DIR/logs/migrate.log" >&2; cluster_die "tocsin migrate failed"; }
 KEY=$(env -i "${ENVARGS[@]}" LOG_LEVEL=warning "$TOCSIN" keys create --scope admin --name "cluster-$(date +%Y%m%d%H%M%S)-$$" \
       2>>"$DIR/logs/migrate.log" | tail -n 1)
@@ -345,7 +351,7 @@ write_env() {
         for name in "${ORDER[@]}"; do
             printf 'PID_%s=%q\n' "$(echo "$name" | tr 'a-z-' 'A-Z_')" "${PID[$name]}"
         done
-        for name in "${TOCSIN_ENV[@]}"; do
+        for name in "${TOCSIN_ENV[@]}" "${PASS_ENV[@]}"; do
             if [ -n "${VALUE[$name]:-}" ]; then printf 'TOCSIN_ENV_%s=%q\n' "$name" "${VALUE[$name]}"; fi
         done
     } >"$tmp"

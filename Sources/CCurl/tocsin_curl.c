@@ -5,6 +5,46 @@
 #include <string.h>
 #include <strings.h>
 #include <ctype.h>
+#include <pthread.h>
+
+struct tocsin_curl_share {
+    CURLSH *handle;
+    pthread_mutex_t locks[CURL_LOCK_DATA_LAST];
+};
+
+static void share_lock(CURL *handle, curl_lock_data data, curl_lock_access access, void *userptr) {
+    (void)handle; (void)access;
+    tocsin_curl_share *share = (tocsin_curl_share *)userptr;
+    pthread_mutex_lock(&share->locks[data]);
+}
+
+static void share_unlock(CURL *handle, curl_lock_data data, void *userptr) {
+    (void)handle;
+    tocsin_curl_share *share = (tocsin_curl_share *)userptr;
+    pthread_mutex_unlock(&share->locks[data]);
+}
+
+tocsin_curl_share *tocsin_curl_share_new(void) {
+    tocsin_curl_share *share = calloc(1, sizeof(*share));
+    if (!share) return NULL;
+    share->handle = curl_share_init();
+    if (!share->handle) { free(share); return NULL; }
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_init(&share->locks[i], NULL);
+    curl_share_setopt(share->handle, CURLSHOPT_LOCKFUNC, share_lock);
+    curl_share_setopt(share->handle, CURLSHOPT_UNLOCKFUNC, share_unlock);
+    curl_share_setopt(share->handle, CURLSHOPT_USERDATA, share);
+    curl_share_setopt(share->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT);
+    curl_share_setopt(share->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
+    curl_share_setopt(share->handle, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
+    return share;
+}
+
+void tocsin_curl_share_free(tocsin_curl_share *share) {
+    if (!share) return;
+    curl_share_cleanup(share->handle);
+    for (int i = 0; i < CURL_LOCK_DATA_LAST; i++) pthread_mutex_destroy(&share->locks[i]);
+    free(share);
+}
 
 int tocsin_curl_global_init(void) {
     return curl_global_init(CURL_GLOBAL_DEFAULT) == CURLE_OK ? 0 : -1;
@@ -14,11 +54,14 @@ typedef struct {
     char *data;
     size_t length;
     size_t limit;
+    tocsin_body_callback on_body;
+    void *on_body_context;
 } buffer;
 
 static size_t write_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
     buffer *b = (buffer *)userdata;
     size_t n = size * nmemb;
+    if (b->on_body) return b->on_body(b->on_body_context, ptr, n) == 0 ? n : 0;
     size_t keep = n;
     if (b->length + keep > b->limit) keep = b->limit > b->length ? b->limit - b->length : 0;
     if (keep > 0) {
@@ -32,9 +75,17 @@ static size_t write_body(char *ptr, size_t size, size_t nmemb, void *userdata) {
     return n; /* consume everything; excess is dropped */
 }
 
+typedef struct {
+    tocsin_http_response *response;
+    buffer headers;
+    int collect;
+} header_state;
+
 static size_t read_header(char *ptr, size_t size, size_t nitems, void *userdata) {
-    tocsin_http_response *r = (tocsin_http_response *)userdata;
+    header_state *state = (header_state *)userdata;
+    tocsin_http_response *r = state->response;
     size_t n = size * nitems;
+    if (state->collect) write_body(ptr, size, nitems, &state->headers);
     const char *name = "retry-after:";
     size_t name_length = strlen(name);
     if (n > name_length && strncasecmp(ptr, name, name_length) == 0) {
@@ -58,7 +109,8 @@ void tocsin_http_perform(const tocsin_http_request *request, tocsin_http_respons
         strncpy(response->error, "cannot initialise libcurl", sizeof(response->error) - 1);
         return;
     }
-    buffer body = {NULL, 0, request->max_response_bytes};
+    buffer body = {NULL, 0, request->max_response_bytes, request->on_body, request->on_body_context};
+    header_state header = {response, {NULL, 0, 65536, NULL, NULL}, request->collect_headers};
     struct curl_slist *headers = NULL;
     for (size_t i = 0; i < request->header_count; i++) headers = curl_slist_append(headers, request->headers[i]);
     /* No "Expect: 100-continue" round trip. */
@@ -76,7 +128,8 @@ void tocsin_http_perform(const tocsin_http_request *request, tocsin_http_respons
     curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, write_body);
     curl_easy_setopt(curl, CURLOPT_WRITEDATA, &body);
     curl_easy_setopt(curl, CURLOPT_HEADERFUNCTION, read_header);
-    curl_easy_setopt(curl, CURLOPT_HEADERDATA, response);
+    curl_easy_setopt(curl, CURLOPT_HEADERDATA, &header);
+    if (request->share) curl_easy_setopt(curl, CURLOPT_SHARE, request->share->handle);
     curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
     curl_easy_setopt(curl, CURLOPT_FOLLOWLOCATION, 0L);
     if (request->body) {
@@ -90,16 +143,23 @@ void tocsin_http_perform(const tocsin_http_request *request, tocsin_http_respons
         strncpy(response->error, text, sizeof(response->error) - 1);
     }
     curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &response->status);
+    long connects = 0;
+    if (curl_easy_getinfo(curl, CURLINFO_NUM_CONNECTS, &connects) == CURLE_OK) response->reused = connects == 0;
     response->body = body.data;
     response->body_length = body.length;
+    response->headers = header.headers.data;
+    response->headers_length = header.headers.length;
     curl_slist_free_all(headers);
     curl_easy_cleanup(curl);
 }
 
 void tocsin_http_response_free(tocsin_http_response *response) {
     free(response->body);
+    free(response->headers);
     response->body = NULL;
     response->body_length = 0;
+    response->headers = NULL;
+    response->headers_length = 0;
 }
 
 typedef struct {

@@ -12,18 +12,42 @@ import Foundation
 public final class PostgresConnection: @unchecked Sendable {
     private var handle: OpaquePointer?
     let conninfo: String
-    /// Statements sent since the pool last handed this connection out; the
-    /// pool retries on a fresh connection only when the very first one failed
-    /// because the connection was dead.
+    /// Statements sent since the pool last handed this connection out.
     var statementsSinceCheckout = 0
+    /// Set once a COMMIT has been sent in the current unit of work: from
+    /// then on a lost connection leaves the outcome unknown.
+    var commitSent = false
+    /// Set when this unit of work opened a transaction (BEGIN sent).
+    var explicitTransaction = false
+    /// libpq's cancel object for this connection (usable from any thread).
+    private(set) var canceller: Canceller?
 
     private init(handle: OpaquePointer, conninfo: String) {
         self.handle = handle
         self.conninfo = conninfo
+        self.canceller = Canceller(handle)
     }
 
     deinit {
         if let handle { PQfinish(handle) }
+    }
+
+    /// Sends a cancel request for whatever the connection's server process
+    /// is running. Thread-safe: libpq's `PGcancel` is made for this, and it
+    /// is freed only with the connection.
+    final class Canceller: @unchecked Sendable {
+        private let cancel: OpaquePointer?
+        init(_ handle: OpaquePointer) { cancel = PQgetCancel(handle) }
+        deinit { if let cancel { PQfreeCancel(cancel) } }
+
+        /// True when the server accepted the request (the query, if still
+        /// running, ends with SQLSTATE 57014).
+        @discardableResult
+        func send() -> Bool {
+            guard let cancel else { return false }
+            var buffer = [CChar](repeating: 0, count: 256)
+            return PQcancel(cancel, &buffer, Int32(buffer.count)) == 1
+        }
     }
 
     /// Checks a `DATABASE_URL` (URI or `key=value` conninfo) without
@@ -41,9 +65,18 @@ public final class PostgresConnection: @unchecked Sendable {
         PQconninfoFree(options)
     }
 
-    /// Opens a connection. `conninfo` is passed to libpq unchanged (sslmode,
-    /// target_session_attrs and the rest apply); a 10 s connect timeout and
-    /// the application name apply unless the string sets its own.
+    /// Defaults that make a dead server noticed in seconds rather than after
+    /// TCP's minutes: a 5 s connect timeout per host, keepalives after 5 s
+    /// of silence (every 2 s, 3 probes) and a 10 s TCP user timeout, so an
+    /// unacknowledged send fails too. The connection string overrides any
+    /// of them.
+    static let defaults: [(String, String)] = [
+        ("connect_timeout", "5"), ("keepalives", "1"), ("keepalives_idle", "5"), ("keepalives_interval", "2"),
+        ("keepalives_count", "3"), ("tcp_user_timeout", "10000"), ("fallback_application_name", "tocsin"),
+    ]
+
+    /// Opens a connection. `conninfo` is passed to libpq unchanged (hosts,
+    /// sslmode, target_session_attrs and the rest apply), over `defaults`.
     public static func connect(_ conninfo: String) throws -> PostgresConnection {
         try validate(conninfo: conninfo)
         let handle = openHandle(conninfo)
@@ -61,8 +94,8 @@ public final class PostgresConnection: @unchecked Sendable {
 
     private static func openHandle(_ conninfo: String) -> OpaquePointer? {
         // Keywords before "dbname" are defaults: the expanded string wins.
-        let keywords = ["connect_timeout", "fallback_application_name", "dbname"]
-        let values = ["10", "tocsin", conninfo]
+        let keywords = defaults.map(\.0) + ["dbname"]
+        let values = defaults.map(\.1) + [conninfo]
         let cKeywords = keywords.map { strdup($0) } + [nil]
         let cValues = values.map { strdup($0) } + [nil]
         defer {
@@ -86,18 +119,29 @@ public final class PostgresConnection: @unchecked Sendable {
         PQsetNoticeProcessor(handle, { _, _ in }, nil)
     }
 
-    /// Replaces a dead connection with a new one to the same server.
+    /// Replaces a dead connection with a new one (to whichever host of the
+    /// connection string now qualifies).
     func reconnect() throws {
-        if let handle { PQfinish(handle) }
-        handle = nil
+        close()
         let fresh = try PostgresConnection.connect(conninfo)
         handle = fresh.handle
+        canceller = fresh.canceller
         fresh.handle = nil
     }
 
     public func close() {
+        canceller = nil
         if let handle { PQfinish(handle) }
         handle = nil
+    }
+
+    /// The server this connection is on, `host:port` (for logs and for
+    /// noticing a failover).
+    public var server: String {
+        guard let handle else { return "closed" }
+        let host = PQhost(handle).map { String(cString: $0) } ?? "?"
+        let port = PQport(handle).map { String(cString: $0) } ?? "?"
+        return "\(host):\(port)"
     }
 
     /// True when libpq knows the connection is unusable.
@@ -114,20 +158,16 @@ public final class PostgresConnection: @unchecked Sendable {
     }
 
     /// Detects, without a round trip, a connection the server has closed
-    /// while it sat idle (server restart, idle timeout): the socket is then
-    /// readable and libpq sees the end of the stream.
+    /// while it sat idle (server restart, failover, idle timeout). An idle
+    /// pool connection LISTENs for nothing, so anything arriving on it is the
+    /// server saying goodbye (a FATAL error, then the end of the stream):
+    /// readable means dead, even if the end has not arrived yet.
     func probeIdle() -> Bool {
         guard let handle, PQstatus(handle) == CONNECTION_OK else { return false }
         let fd = PQsocket(handle)
         guard fd >= 0 else { return false }
         var pfd = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-        let ready = poll(&pfd, 1, 0)
-        if ready == 0 { return true }
-        if ready < 0 { return false }
-        if PQconsumeInput(handle) == 0 { return false }
-        // Drop anything unsolicited that arrived (e.g. notifications).
-        while let notify = PQnotifies(handle) { PQfreemem(notify) }
-        return PQstatus(handle) == CONNECTION_OK
+        return poll(&pfd, 1, 0) == 0
     }
 
     private func liveHandle() throws -> OpaquePointer {
@@ -139,22 +179,45 @@ public final class PostgresConnection: @unchecked Sendable {
 
     // MARK: - Statements
 
-    /// Runs one statement with `$n` parameters and returns its rows.
+    /// Runs one statement and returns its rows. Every value interpolated
+    /// into `query` travels as a parameter.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) throws -> PostgresRows {
+    public func query(_ query: PostgresQuery) throws -> PostgresRows {
         let handle = try liveHandle()
         statementsSinceCheckout += 1
-        let texts = parameters.map { $0.postgresText }
+        let texts = try query.bindings.map { binding -> String? in
+            guard let text = binding.postgresText else { return nil }
+            // libpq takes parameters as C strings: a NUL would silently cut
+            // the value short.
+            guard !text.utf8.contains(0) else {
+                throw PostgresError(kind: .client, message: "a parameter contains a NUL character, which PostgreSQL text cannot hold")
+            }
+            return text
+        }
         let cValues: [UnsafeMutablePointer<CChar>?] = texts.map { $0.map { strdup($0) } ?? nil }
         defer { cValues.forEach { free($0) } }
-        let result = cValues.withUnsafeBufferPointer { buffer -> OpaquePointer? in
+        let sent = cValues.withUnsafeBufferPointer { buffer -> Int32 in
             buffer.baseAddress.map { base in
                 base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { values in
-                    PQexecParams(handle, sql, Int32(buffer.count), nil, values, nil, nil, 0)
+                    PQsendQueryParams(handle, query.sql, Int32(buffer.count), nil, values, nil, nil, 0)
                 }
-            } ?? PQexecParams(handle, sql, 0, nil, nil, nil, nil, 0)
+            } ?? PQsendQueryParams(handle, query.sql, 0, nil, nil, nil, nil, 0)
         }
-        return try consume(result)
+        guard sent == 1 else {
+            // The statement never left: nothing of it reached the server.
+            var error = connectionError()
+            error.notSent = true
+            throw error
+        }
+        return try consume(firstResult(handle))
+    }
+
+    /// The statement's result; any further results (there are none for one
+    /// statement) are read and dropped so the connection is ready again.
+    private func firstResult(_ handle: OpaquePointer) -> OpaquePointer? {
+        let first = PQgetResult(handle)
+        while let more = PQgetResult(handle) { PQclear(more) }
+        return first
     }
 
     /// Runs one or more statements without parameters (migration files,
@@ -163,6 +226,18 @@ public final class PostgresConnection: @unchecked Sendable {
         let handle = try liveHandle()
         statementsSinceCheckout += 1
         _ = try consume(PQexec(handle, sql))
+    }
+
+    /// COMMIT: once sent, a lost reply means the outcome is unknown, and the
+    /// error says so (`PostgresError.outcomeUnknown`).
+    func commit() throws {
+        commitSent = true
+        do {
+            try execute(script: "COMMIT")
+        } catch var error as PostgresError where error.isConnectionFailure {
+            error.outcomeUnknown = true
+            throw error
+        }
     }
 
     private func consume(_ result: OpaquePointer?) throws -> PostgresRows {
@@ -220,6 +295,9 @@ public final class PostgresConnection: @unchecked Sendable {
         if let sqlState, sqlState.hasPrefix("08") || ["57P01", "57P02", "57P03"].contains(sqlState) {
             return PostgresError(kind: .connection, message: message, sqlState: sqlState)
         }
+        if sqlState == "57014" {
+            return PostgresError(kind: .cancelled, message: message, sqlState: sqlState)
+        }
         return PostgresError(kind: .server, message: message, sqlState: sqlState, constraint: field("n"))
     }
 
@@ -228,10 +306,13 @@ public final class PostgresConnection: @unchecked Sendable {
     /// Runs `COPY … FROM STDIN` with the given data (text format unless the
     /// statement says otherwise) and returns the number of rows copied.
     @discardableResult
-    public func copyIn(_ sql: String, data: [UInt8]) throws -> Int {
+    public func copyIn(_ statement: PostgresQuery, data: [UInt8]) throws -> Int {
         let handle = try liveHandle()
         statementsSinceCheckout += 1
-        guard let start = PQexec(handle, sql) else { throw connectionError() }
+        guard statement.bindings.isEmpty else {
+            throw PostgresError(kind: .client, message: "COPY takes no parameters")
+        }
+        guard let start = PQexec(handle, statement.sql) else { throw connectionError() }
         let startStatus = PQresultStatus(start)
         if startStatus != PGRES_COPY_IN {
             defer { PQclear(start) }
@@ -288,6 +369,9 @@ public final class PostgresConnection: @unchecked Sendable {
         isolation: IsolationLevel = .readCommitted,
         _ body: (PostgresConnection) throws -> T
     ) throws -> T {
+        // From here until COMMIT is sent, a lost connection means the server
+        // rolls back: the pool may run the whole transaction again.
+        explicitTransaction = true
         try execute(script: isolation == .readCommitted ? "BEGIN" : "BEGIN ISOLATION LEVEL \(isolation.rawValue)")
         let value: T
         do {
@@ -296,7 +380,7 @@ public final class PostgresConnection: @unchecked Sendable {
             if !isBroken { try? execute(script: "ROLLBACK") }
             throw error
         }
-        try execute(script: "COMMIT")
+        try commit()
         return value
     }
 
@@ -310,18 +394,18 @@ public final class PostgresConnection: @unchecked Sendable {
     /// transaction now holds the lock. Released at COMMIT or ROLLBACK; must be
     /// called inside a transaction.
     public func tryAdvisoryTransactionLock(namespace: Int32, id: Int32) throws -> Bool {
-        let rows = try query("SELECT pg_try_advisory_xact_lock($1::int4, $2::int4) AS locked", [namespace, id])
+        let rows = try query("SELECT pg_try_advisory_xact_lock(\(namespace)::int4, \(id)::int4) AS locked")
         return try rows[0].decode("locked", as: Bool.self)
     }
 
     /// `pg_advisory_xact_lock(namespace, id)`: waits for the lock.
     public func advisoryTransactionLock(namespace: Int32, id: Int32) throws {
-        try query("SELECT pg_advisory_xact_lock($1::int4, $2::int4)", [namespace, id])
+        try query("SELECT pg_advisory_xact_lock(\(namespace)::int4, \(id)::int4)")
     }
 
     /// `pg_notify(channel, payload)`: delivered when the transaction commits.
     public func notify(channel: String, payload: String = "") throws {
-        try query("SELECT pg_notify($1, $2)", [channel, payload])
+        try query("SELECT pg_notify(\(channel), \(payload))")
     }
 
     // MARK: - LISTEN support (used by PostgresListener)
@@ -364,48 +448,4 @@ public struct PostgresNotification: Sendable, Equatable {
     public var channel: String
     public var payload: String
     public var processID: Int32
-}
-
-/// Builds `COPY … FROM STDIN` text-format data: tab-separated columns,
-/// newline-terminated rows, `\N` for NULL, backslash escapes.
-public struct CopyTextBuilder: Sendable {
-    public private(set) var bytes: [UInt8] = []
-    private var columnInRow = 0
-
-    public init(reservingCapacity capacity: Int = 0) {
-        bytes.reserveCapacity(capacity)
-    }
-
-    public mutating func append(_ value: String?) {
-        if columnInRow > 0 { bytes.append(0x09) }
-        columnInRow += 1
-        guard let value else {
-            bytes.append(0x5C); bytes.append(0x4E)  // \N
-            return
-        }
-        let utf8 = value.utf8
-        // Most values need no escaping: copy them in one go.
-        if !utf8.contains(where: { $0 == 0x5C || $0 == 0x09 || $0 == 0x0A || $0 == 0x0D }) {
-            bytes.append(contentsOf: utf8)
-            return
-        }
-        for byte in utf8 {
-            switch byte {
-            case 0x5C: bytes.append(0x5C); bytes.append(0x5C)
-            case 0x09: bytes.append(0x5C); bytes.append(0x74)
-            case 0x0A: bytes.append(0x5C); bytes.append(0x6E)
-            case 0x0D: bytes.append(0x5C); bytes.append(0x72)
-            default: bytes.append(byte)
-            }
-        }
-    }
-
-    public mutating func append(_ value: some PostgresEncodable) {
-        append(value.postgresText)
-    }
-
-    public mutating func endRow() {
-        bytes.append(0x0A)
-        columnInRow = 0
-    }
 }

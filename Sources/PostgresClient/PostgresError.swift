@@ -20,6 +20,9 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
         case poolTimeout
         /// The connection string could not be parsed.
         case invalidConnectionString
+        /// The query was cancelled: its deadline passed or its caller went
+        /// away (SQLSTATE 57014).
+        case cancelled
         /// Anything else the client itself detected.
         case client
     }
@@ -31,6 +34,12 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     public var message: String
     /// Name of the violated constraint, when the server reports one.
     public var constraint: String?
+    /// The connection was lost after COMMIT was sent: the transaction may or
+    /// may not have committed. Never retried automatically.
+    public var outcomeUnknown = false
+    /// The statement could not be sent at all: nothing of it reached the
+    /// server, so running it again is safe.
+    public var notSent = false
 
     public init(kind: Kind, message: String, sqlState: String? = nil, constraint: String? = nil) {
         self.kind = kind
@@ -45,16 +54,32 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
 
     public var isUniqueViolation: Bool { sqlState == "23505" }
 
+    /// The server is read-only: a standby, or a primary that was demoted.
+    /// The connection is on the wrong node and must be replaced.
+    public var isReadOnly: Bool { sqlState == "25006" }
+
+    /// The database cannot serve right now (connection lost, no primary,
+    /// pool exhausted or closing): the request can be retried later.
+    public var isUnavailable: Bool {
+        switch kind {
+        case .connection, .poolTimeout, .poolClosed: true
+        case .server: isReadOnly || sqlState == "57P03" || sqlState?.hasPrefix("08") == true
+        default: false
+        }
+    }
+
     public var description: String {
         switch kind {
         case .connection:
-            return "database connection failed: \(message)"
+            return "database connection failed\(outcomeUnknown ? " after COMMIT was sent (the outcome is unknown)" : ""): \(message)"
         case .server:
             var text = "database error \(sqlState ?? "?????"): \(message)"
             if let constraint { text += " (constraint \(constraint))" }
             return text
         case .decoding:
             return "could not decode database value: \(message)"
+        case .cancelled:
+            return "database query cancelled: \(message)"
         case .poolClosed:
             return "database pool is closed: \(message)"
         case .poolTimeout:

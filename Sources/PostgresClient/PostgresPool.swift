@@ -12,10 +12,26 @@ import Synchronization
 /// time.
 ///
 /// Connections are opened lazily, reused LIFO, probed for a server-side
-/// close before reuse, and replaced when broken: after a server restart the
-/// next query gets a fresh connection. When a reused connection fails on the
-/// first statement of a closure because it was dead, the closure is run
-/// once more on a new connection (nothing of it can have been applied).
+/// close before reuse, and replaced when broken.
+///
+/// **Retries.** A closure runs again, on a new connection, only when nothing
+/// it did can have taken effect:
+/// - the statement could not be sent at all (`PostgresError.notSent`);
+/// - it was inside a transaction this closure opened, and COMMIT had not
+///   been sent: the server rolls back a transaction whose connection is
+///   lost, so the work is undone;
+/// - the server answered read-only (SQLSTATE 25006: the node is a standby
+///   now): the statement failed, and the idle connections, which point at
+///   the same node, are dropped too.
+/// A lost connection after COMMIT was sent, or during an autocommit
+/// statement that was sent, leaves the outcome unknown: the error says so
+/// (`outcomeUnknown` for COMMIT) and the work is never repeated. A closure
+/// may therefore run more than once and must have no effect outside the
+/// database.
+///
+/// **Deadlines.** `withConnection(deadline:)` cancels the running statement
+/// (`PQcancel`) when the deadline passes or the calling task is cancelled
+/// (a client that went away); the connection goes back healthy.
 ///
 /// As a `Service`, the pool waits for graceful shutdown, then closes once
 /// every checked-out connection is returned.
@@ -88,17 +104,32 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
     // MARK: - Running work
 
     /// Runs `body` with a connection on a database thread. A task cancelled
-    /// before its turn comes does not run `body` (CancellationError); once
-    /// started, `body` runs to the end.
+    /// before its turn comes does not run `body` (CancellationError). With a
+    /// `deadline`, the statement running when it passes (or when the task is
+    /// cancelled) is cancelled on the server and `body` fails with
+    /// `PostgresError.Kind.cancelled`; without one, `body` runs to the end.
     public func withConnection<T: Sendable>(
+        deadline: Duration? = nil,
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         let grant = try await checkout()
         let conninfo = configuration.conninfo
+        let canceller = deadline.map { _ in QueryCanceller() }
+        let timer = deadline.map { limit in
+            Task { [canceller] in
+                try? await Task.sleep(for: limit)
+                if !Task.isCancelled { canceller?.fire(reason: "the query took longer than \(limit)") }
+            }
+        }
+        defer { timer?.cancel() }
         let outcome: Outcome<T>
         do {
-            outcome = try await threads.runIfActive { () -> Outcome<T> in
-                Self.run(grant: grant, conninfo: conninfo, body)
+            outcome = try await withTaskCancellationHandler {
+                try await threads.runIfActive { () -> Outcome<T> in
+                    Self.run(grant: grant, conninfo: conninfo, canceller: canceller, body)
+                }
+            } onCancel: {
+                canceller?.fire(reason: "the request was cancelled")
             }
         } catch {
             // Cancelled before the work started, or the thread pool is shut
@@ -110,6 +141,7 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
             if error is CancellationError { throw error }
             throw PostgresError(kind: .poolClosed, message: "database threads are stopped")
         }
+        if outcome.dropIdle { dropIdleConnections() }
         if let connection = outcome.connection {
             checkin(connection)
         } else {
@@ -131,63 +163,109 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
 
     /// Runs one statement and returns its rows.
     @discardableResult
-    public func query(_ sql: String, _ parameters: [any PostgresEncodable] = []) async throws -> PostgresRows {
-        try await withConnection { try $0.query(sql, parameters) }
+    public func query(_ query: PostgresQuery) async throws -> PostgresRows {
+        try await withConnection { try $0.query(query) }
     }
 
     private struct Outcome<T: Sendable>: Sendable {
         var connection: PostgresConnection?
         var result: Result<T, any Error>
+        /// The server turned out to be read-only: the idle connections go too.
+        var dropIdle = false
     }
+
+    /// How many times a closure runs at most (the first run and retries).
+    static let maxRuns = 3
 
     /// Runs on a database thread.
     private static func run<T: Sendable>(
         grant: Grant,
         conninfo: String,
+        canceller: QueryCanceller?,
         _ body: (PostgresConnection) throws -> T
     ) -> Outcome<T> {
         let connection: PostgresConnection
-        var reused = false
         do {
-            switch grant {
-            case .connection(let idle):
-                connection = idle
-                if idle.probeIdle() {
-                    reused = true
-                } else {
-                    try idle.reconnect()
-                }
-            case .slot:
-                connection = try PostgresConnection.connect(conninfo)
-            }
+            connection = try ready(grant, conninfo: conninfo)
         } catch {
-            if case .connection(let idle) = grant { idle.close() }
             return Outcome(connection: nil, result: .failure(error))
         }
-        connection.statementsSinceCheckout = 0
-        var result: Result<T, any Error>
-        do {
-            result = .success(try body(connection))
-        } catch let error as PostgresError
-            where error.isConnectionFailure && reused && connection.statementsSinceCheckout <= 1
-        {
-            // The server closed the connection between the probe and the first
-            // statement: nothing ran, so run the body once on a new connection.
+        var result: Result<T, any Error> = .failure(PostgresError(kind: .client, message: "not run"))
+        var dropIdle = false
+        for run in 1...maxRuns {
+            connection.statementsSinceCheckout = 0
+            connection.commitSent = false
+            connection.explicitTransaction = false
+            if let canceller, !canceller.arm(connection.canceller) {
+                result = .failure(canceller.error)
+                break
+            }
+            result = Result { try body(connection) }
+            if case .failure(let error) = result, let error = error as? PostgresError, error.kind == .cancelled,
+               let canceller {
+                result = .failure(canceller.error)
+            }
+            guard run < maxRuns, case .failure(let failure) = result, let error = failure as? PostgresError,
+                  safeToRunAgain(error, on: connection)
+            else { break }
+            if error.isReadOnly { dropIdle = true }
             do {
                 try connection.reconnect()
-                connection.statementsSinceCheckout = 0
-                result = .success(try body(connection))
             } catch {
                 result = .failure(error)
+                break
             }
-        } catch {
-            result = .failure(error)
         }
+        canceller?.disarm()
         if connection.isInTransaction {
             // A body must not leave a transaction open; never hand it on.
             do { try connection.execute(script: "ROLLBACK") } catch { connection.close() }
         }
-        return Outcome(connection: connection, result: result)
+        return Outcome(connection: connection, result: result, dropIdle: dropIdle)
+    }
+
+    /// A connection to use: the idle one (probed, or replaced if the server
+    /// closed it) or a new one for a slot.
+    private static func ready(_ grant: Grant, conninfo: String) throws -> PostgresConnection {
+        switch grant {
+        case .connection(let idle):
+            if !idle.probeIdle() {
+                do {
+                    try idle.reconnect()
+                } catch {
+                    idle.close()
+                    throw error
+                }
+            }
+            return idle
+        case .slot:
+            return try PostgresConnection.connect(conninfo)
+        }
+    }
+
+    /// The rules of the type's doc comment: true only when nothing the
+    /// closure did can have taken effect.
+    static func safeToRunAgain(_ error: PostgresError, on connection: PostgresConnection) -> Bool {
+        if connection.commitSent { return false }
+        if error.isReadOnly { return true }
+        guard error.isConnectionFailure else { return false }
+        return error.notSent || connection.explicitTransaction
+    }
+
+    /// Closes every idle connection (they point at a node that is no longer
+    /// the primary); the next checkout opens new ones.
+    private func dropIdleConnections() {
+        let idle = state.withLock { s -> [PostgresConnection] in
+            defer { s.idle = [] }
+            s.open -= s.idle.count
+            return s.idle
+        }
+        idle.forEach { $0.close() }
+        if !idle.isEmpty {
+            logger.info("database server became read-only; reconnecting", metadata: ["connections": "\(idle.count)"])
+        }
+        // Freed slots go to waiters (who open new connections).
+        for _ in idle { handOverFreedSlot() }
     }
 
     // MARK: - Checkout / checkin
@@ -306,6 +384,17 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
         } else {
             resumeClosersIfDone()
         }
+    }
+
+    /// A slot freed outside checkin goes to the first waiter, if any.
+    private func handOverFreedSlot() {
+        let waiter = state.withLock { s -> Waiter? in
+            guard !s.closed, !s.waiters.isEmpty, s.open < configuration.size else { return nil }
+            s.open += 1
+            s.inUse += 1
+            return s.waiters.removeFirst()
+        }
+        waiter?.continuation.resume(returning: .slot)
     }
 
     private func resumeClosersIfDone() {

@@ -1,10 +1,9 @@
 import Foundation
 import HTTPTypes
-import NIOCore
-import Foundation
 import Hummingbird
-import PostgresClient
+import NIOCore
 import TocsinCore
+import TocsinStore
 
 /// An HTTP error with Tocsin's body:
 /// `{"error": {"code": "...", "message": "...", "details": [...]}}`.
@@ -71,7 +70,11 @@ public struct APIError: Error, HTTPResponseError, Sendable {
                              message: error.body ?? message(for: error.status), headers: error.headers)
         case is NIOTooManyBytesError:
             return payloadTooLarge
-        case let error as PostgresError where error.isConnectionFailure || error.kind == .poolTimeout || error.kind == .poolClosed:
+        case _ where DatabaseFailure(error) == .timeout:
+            return APIError(.serviceUnavailable, code: "query_timeout",
+                            message: "the query took longer than the read timeout; narrow the request or retry later (request \(requestID))",
+                            headers: [.retryAfter: "5"])
+        case _ where DatabaseFailure(error) != nil:
             return APIError(.serviceUnavailable, code: "database_unavailable",
                             message: "the database is unavailable; retry later (request \(requestID))",
                             headers: [.retryAfter: "5"])
@@ -104,28 +107,6 @@ public struct APIError: Error, HTTPResponseError, Sendable {
         case 404: "no such route"
         default: status.reasonPhrase.lowercased()
         }
-    }
-}
-
-/// The JSON coders used for every response: sorted keys, RFC 3339 UTC
-/// timestamps with microseconds.
-public enum APIJSON {
-    public static let encoder: JSONEncoder = {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        encoder.dateEncodingStrategy = .custom { date, encoder in
-            var container = encoder.singleValueContainer()
-            try container.encode(PostgresTimestamp.format(date))
-        }
-        return encoder
-    }()
-
-    public static func response(_ value: some Encodable, status: HTTPResponse.Status = .ok, headers: HTTPFields = [:]) throws -> Response {
-        let data = try encoder.encode(value)
-        var headers = headers
-        headers[.contentType] = "application/json; charset=utf-8"
-        if headers[.cacheControl] == nil { headers[.cacheControl] = "no-store" }
-        return Response(status: status, headers: headers, body: .init(byteBuffer: ByteBuffer(bytes: data)))
     }
 }
 

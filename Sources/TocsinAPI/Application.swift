@@ -1,52 +1,55 @@
 import Foundation
-import HTTPTypes
-import NIOCore
-import PostgresClient
 import Hummingbird
+import HTTPTypes
 import Logging
-import NIOCore
 import ServiceLifecycle
 import TocsinCore
+import TocsinEngine
 import TocsinStore
 
-/// Builds the HTTP application. `tocsin serve`/`run` and the tests all go
+/// What the HTTP application needs from the composition root.
+public struct APIDependencies: Sendable {
+    public var store: Store
+    /// The process's one stream of database events (it must carry `alerts`).
+    public var events: DatabaseEvents
+    /// Runs a check request here when no worker answers it.
+    public var checks: CheckRunner
+    public var backtests: BacktestRunner
+
+    public init(store: Store, events: DatabaseEvents, checks: CheckRunner, backtests: BacktestRunner) {
+        self.store = store
+        self.events = events
+        self.checks = checks
+        self.backtests = backtests
+    }
+
+    /// The database events the API needs.
+    public static let topics: Set<DatabaseEvents.Topic> = [.alerts]
+}
+
+/// Builds the HTTP application: `tocsin serve`/`run` and the tests all go
 /// through here.
 ///
 /// - Parameters:
-///   - config: the process configuration.
-///   - store: the database side; when nil one is made from `config` and its
-///     pool is run (and closed last) by the application.
-///   - services: more services to run beside the server (workers in
-///     `tocsin run`). They shut down after the server has drained, in
-///     reverse order.
+///   - services: more services to run beside the server (the pools, the
+///     database events, workers in `tocsin run`). They shut down after the
+///     server has drained, in reverse order.
 ///   - onServerRunning: called with the bound port (useful with port 0).
 public func buildApplication(
     config: Configuration,
-    store: Store? = nil,
+    dependencies: APIDependencies,
     services: [any Service] = [],
     logger: Logger,
     onServerRunning: @escaping @Sendable (Int) async -> Void = { _ in }
 ) throws -> some ApplicationProtocol {
-    var services = services
-    let store = try store ?? {
-        let made = try Store.make(config: config, logger: logger)
-        services.insert(contentsOf: made.services, at: 0)
-        return made
-    }()
-    let notify = try NotifyConfig.load(config: config, environment: ProcessInfo.processInfo.environment)
     let assets = try DashboardAssets.load()
-    // One LISTEN connection per API process feeds every live dashboard.
-    let listener = PostgresListener(conninfo: try config.requireListenURL(), channels: [AlertStore.alertsChannel],
-                                    logger: logger)
-    services.append(listener)
-    let router = buildRouter(config: config, store: store, notify: notify, assets: assets, listener: listener, logger: logger)
+    let hub = AlertStreamHub(store: dependencies.store, events: dependencies.events,
+                             limits: .init(perProcess: config.maxStreams, perKey: config.maxStreamsPerKey), logger: logger)
+    let router = buildRouter(config: config, dependencies: dependencies, assets: assets, hub: hub, logger: logger)
     return Application(
         router: router,
-        configuration: .init(
-            address: .hostname(config.host, port: config.port),
-            serverName: "tocsin"
-        ),
-        services: services,
+        configuration: .init(address: .hostname(config.host, port: config.port), serverName: "tocsin"),
+        services: services + [hub],
         onServerRunning: { channel in
             await onServerRunning(channel.localAddress?.port ?? config.port)
         },
@@ -55,14 +58,17 @@ public func buildApplication(
 }
 
 func buildRouter(
-    config: Configuration, store: Store, notify: NotifyConfig, assets: DashboardAssets, listener: PostgresListener,
+    config: Configuration, dependencies: APIDependencies, assets: DashboardAssets, hub: AlertStreamHub,
     logger: Logger = Logger(label: "tocsin")
 ) -> Router<TocsinRequestContext> {
+    let store = dependencies.store
     let router = Router(context: TocsinRequestContext.self)
     // Order matters: middleware added before routes wraps them and the
     // not-found responder.
+    if let path = config.contractLogPath { router.add(middleware: ContractRecorder(path: path)) }
     router.add(middleware: RequestIDMiddleware(bodyLimit: config.maxBodyBytes))
-    router.add(middleware: AccessLogMiddleware())
+    router.add(middleware: SecurityHeadersMiddleware(https: config.publicURL?.lowercased().hasPrefix("https://") == true))
+    router.add(middleware: AccessLogMiddleware(quiet: config.quietAccessLog))
     let routeTable = RouteTable()
     router.add(middleware: ErrorMiddleware(routes: routeTable))
     router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
@@ -74,24 +80,30 @@ func buildRouter(
     }
 
     HealthRoutes(store: store).register(on: router)
-    DashboardRoutes(store: store, config: config, assets: assets).register(on: router)
+    DashboardRoutes(store: store, config: config, assets: assets,
+                    signInLimit: SignInLimiter(trustedProxies: Set(config.trustedProxies))).register(on: router)
 
-    let api = router.group("api").add(middleware: AuthMiddleware(keys: store.apiKeys, sessions: store.sessions))
-    api.get("whoami") { _, context -> Response in
-        let identity = try context.requireIdentity()
+    let limiter = KeyRateLimiter(limits: config.rateLimits, instances: config.rateLimitInstances)
+    let api = router.group("api").add(middleware: AuthMiddleware(keys: store.apiKeys, sessions: store.sessions,
+                                                                  rateLimiter: limiter))
+    let ingest = api.group(context: IngestContext.self)
+    let read = api.group(context: ReadContext.self)
+    let admin = api.group(context: AdminContext.self)
+    api.group(context: AuthenticatedContext.self).get("whoami") { _, context -> Response in
         struct WhoAmI: Encodable {
             var name: String
-            var scopes: [String]
+            var scopes: [Scope]
         }
-        return try APIJSON.response(WhoAmI(name: identity.name, scopes: identity.scopes.map(\.rawValue)))
+        return try APIJSON.response(WhoAmI(name: context.identity.name, scopes: context.identity.scopes))
     }
-    MetricsRoutes(store: store, config: config).register(on: api)
-    let hooks = TransitionHooks(outbox: NotificationStore.outboxHook(config: notify))
-    AlertRoutes(store: store, config: config, hooks: hooks,
-                fallbackEvaluator: RuleEvaluator(pool: store.pool, workerID: "api-" + WorkerStore.makeID(), hooks: hooks))
-        .register(on: api)
-    NotificationRoutes(store: store, notify: notify).register(on: api)
-    StreamRoutes(store: store, listener: listener).register(on: api)
+    IngestRoutes(store: store, config: config).register(on: ingest)
+    MetricReadRoutes(store: store).register(on: read)
+    AlertRoutes(store: store).register(read: read, admin: admin)
+    RuleRoutes(store: store, config: config, backtests: dependencies.backtests).register(on: read)
+    WorkerRoutes(store: store, config: config, fallback: dependencies.checks).register(read: read, admin: admin)
+    NotificationRoutes(store: store).register(read: read, admin: admin)
+    SilenceRoutes(store: store).register(read: read, admin: admin)
+    StreamRoutes(hub: hub).register(on: read)
     routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) })
     return router
 }

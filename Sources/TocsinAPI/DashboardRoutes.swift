@@ -3,50 +3,15 @@ import HTTPTypes
 import Hummingbird
 import NIOCore
 import TocsinCore
+import TocsinCrypto
 import TocsinStore
-
-/// The dashboard's files, read once at start from the module's resources.
-struct DashboardAssets: Sendable {
-    struct Asset: Sendable {
-        var body: ByteBuffer
-        var contentType: String
-        var etag: String
-    }
-
-    let assets: [String: Asset]
-
-    static let contentTypes = [
-        "html": "text/html; charset=utf-8", "js": "text/javascript; charset=utf-8", "css": "text/css; charset=utf-8",
-        "svg": "image/svg+xml", "png": "image/png", "woff2": "font/woff2", "ico": "image/x-icon",
-    ]
-
-    static func load() throws -> DashboardAssets {
-        guard let directory = Bundle.module.url(forResource: "Dashboard", withExtension: nil) else {
-            throw ResourceError.missing
-        }
-        var assets: [String: Asset] = [:]
-        for name in try FileManager.default.contentsOfDirectory(atPath: directory.path) {
-            let ext = String(name.split(separator: ".").last ?? "")
-            guard let type = contentTypes[ext] else { continue }
-            let data = try Data(contentsOf: directory.appendingPathComponent(name))
-            let etag = "\"" + Crypto.hex(Crypto.sha256(data).prefix(12)) + "\""
-            assets[name] = Asset(body: ByteBuffer(bytes: data), contentType: type, etag: etag)
-        }
-        guard assets["index.html"] != nil else { throw ResourceError.missing }
-        return DashboardAssets(assets: assets)
-    }
-
-    enum ResourceError: Error, CustomStringConvertible {
-        case missing
-        var description: String { "the dashboard's files (tocsin_TocsinAPI.resources) are missing beside the binary" }
-    }
-}
 
 /// `/monitoring`: the page, its assets, and sign-in with an API key.
 struct DashboardRoutes {
     let store: Store
     let config: Configuration
     let assets: DashboardAssets
+    let signInLimit: SignInLimiter
 
     static let cookieName = "tocsin_session"
 
@@ -65,13 +30,15 @@ struct DashboardRoutes {
         router.get("monitoring") { request, _ in try self.serve("index.html", request: request, cache: "no-cache") }
         router.get("monitoring/assets/{file}") { request, context in
             guard let file = context.parameters.get("file") else { throw APIError.notFound("no such file") }
-            return try self.serve(file, request: request, cache: "public, max-age=300")
+            return try self.serve(file, request: request, cache: file.hasSuffix(".js") ? "no-cache" : "public, max-age=300")
         }
         router.get("monitoring/session", use: currentSession)
         router.post("monitoring/session", use: signIn)
         router.delete("monitoring/session", use: signOut)
     }
 
+    /// The page itself is revalidated every time; its modules too, so a
+    /// deploy never mixes new and old modules in one page.
     func serve(_ name: String, request: Request, cache: String) throws -> Response {
         guard let asset = assets.assets[name] else { throw APIError.notFound("no such file") }
         var headers = Self.securityHeaders
@@ -84,16 +51,9 @@ struct DashboardRoutes {
         return Response(status: .ok, headers: headers, body: .init(byteBuffer: asset.body))
     }
 
-    struct SessionBody: Encodable {
-        var name: String
-        var scopes: [String]
-        var csrf_token: String
-        var expires_at: String
-    }
-
-    func body(_ session: SessionStore.Session) -> SessionBody {
-        SessionBody(name: session.key.name, scopes: session.key.scopes.map(\.rawValue), csrf_token: session.csrfToken,
-                    expires_at: RFC3339.format(session.expiresAt))
+    func body(_ session: SessionRepository.Session) -> SessionBody {
+        SessionBody(name: session.key.name, scopes: session.key.scopes, csrfToken: session.csrfToken,
+                    expiresAt: session.expiresAt)
     }
 
     var secureCookie: Bool { config.publicURL?.lowercased().hasPrefix("https://") == true }
@@ -111,6 +71,7 @@ struct DashboardRoutes {
     }
 
     @Sendable func signIn(_ request: Request, context: TocsinRequestContext) async throws -> Response {
+        try await signInLimit.check(request, context: context)
         var body = try await JSONBody.read(request, context: context, allowed: ["key"])
         let key = body.string("key", required: true, maxLength: 200)
         try body.check()

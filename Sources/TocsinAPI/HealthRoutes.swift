@@ -1,12 +1,11 @@
 import Foundation
-import HTTPTypes
-import NIOCore
 import Hummingbird
-import PostgresClient
+import Logging
 import TocsinStore
 
 /// `/healthz` (the process is alive) and `/readyz` (it can serve: the
-/// database answers and its schema is current).
+/// database answers and its schema is current). The reason a process is
+/// not ready goes to its log; the answer says only that it is not.
 struct HealthRoutes {
     let store: Store
 
@@ -14,17 +13,20 @@ struct HealthRoutes {
         router.get("healthz") { _, _ -> Response in
             try APIJSON.response(["status": "ok"])
         }
-        router.get("readyz") { _, _ -> Response in
-            let status: MigrationStatus
+        router.get("readyz") { _, context -> Response in
+            let reason: String
             do {
-                status = try await store.migrator.status(pool: store.pool)
+                let status = try await store.migrationStatus()
+                guard let notCurrent = Migrator.notCurrentMessage(status) else {
+                    return try APIJSON.response(["status": "ready"])
+                }
+                reason = notCurrent
             } catch {
-                throw APIError(.serviceUnavailable, code: "not_ready", message: "database unavailable: \(error)")
+                reason = "database unavailable: \(error)"
             }
-            if let reason = Migrator.notCurrentMessage(status) {
-                throw APIError(.serviceUnavailable, code: "not_ready", message: reason)
-            }
-            return try APIJSON.response(["status": "ready"])
+            context.logger.warning("not ready", metadata: ["reason": .string(reason)])
+            throw APIError(.serviceUnavailable, code: "not_ready", message: "not ready; the server log says why",
+                           headers: [.retryAfter: "5"])
         }
     }
 }

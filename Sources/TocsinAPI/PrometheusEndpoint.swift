@@ -41,19 +41,18 @@ struct PrometheusEndpoint: Sendable {
     }
 
     func scrape() async -> Response {
-        let pool = store.pool.statistics
-        registry.makeGauge(descriptor: Gauges.pool, labels: [("state", "in_use")]).set(Double(pool.inUse))
-        registry.makeGauge(descriptor: Gauges.pool, labels: [("state", "idle")]).set(Double(pool.idle))
-        registry.makeGauge(descriptor: Gauges.pool, labels: [("state", "open")]).set(Double(pool.open))
-        registry.makeGauge(descriptor: Gauges.waiters).set(Double(pool.waiters))
+        for (name, pool) in store.poolStatistics {
+            registry.makeGauge(descriptor: Gauges.pool, labels: [("pool", name), ("state", "in_use")]).set(Double(pool.inUse))
+            registry.makeGauge(descriptor: Gauges.pool, labels: [("pool", name), ("state", "idle")]).set(Double(pool.idle))
+            registry.makeGauge(descriptor: Gauges.pool, labels: [("pool", name), ("state", "open")]).set(Double(pool.open))
+            registry.makeGauge(descriptor: Gauges.waiters, labels: [("pool", name)]).set(Double(pool.waiters))
+        }
         do {
-            let rows = try await store.pool.query("SELECT status, count(*) AS n FROM alerts WHERE status <> 'resolved' GROUP BY 1")
-            var counts: [String: Int] = [:]
-            for row in rows { counts[try row.decode("status")] = try row.decode("n") }
+            let counts = try await store.alerts.openCounts()
             for status in AlertStatus.allCases where status.isOpen {
-                registry.makeGauge(descriptor: Gauges.alerts, labels: [("status", status.rawValue)]).set(Double(counts[status.rawValue] ?? 0))
+                registry.makeGauge(descriptor: Gauges.alerts, labels: [("status", status.rawValue)]).set(Double(counts[status] ?? 0))
             }
-            let backlog = try await store.notifications.backlog()
+            let backlog = try await store.outbox.backlog()
             registry.makeGauge(descriptor: Gauges.pending).set(Double(backlog.pending))
             registry.makeGauge(descriptor: Gauges.oldest).set(backlog.oldestSeconds)
             registry.makeGauge(descriptor: Gauges.up).set(1.0)

@@ -1,5 +1,7 @@
+import Foundation
+
 /// An alert as the API shows it and the notifications describe it.
-public struct Alert: Sendable, Equatable, Codable {
+public struct Alert: Sendable, Equatable {
     public var id: Int
     public var rule: String
     public var severity: Rule.Severity
@@ -12,13 +14,13 @@ public struct Alert: Sendable, Equatable, Codable {
     public var samples: Int
     public var description: String
     public var runbookURL: String?
-    public var startedAt: Double
-    public var firedAt: Double?
-    public var lastEvaluatedAt: Double?
-    public var acknowledgedAt: Double?
+    public var startedAt: Date
+    public var firedAt: Date?
+    public var lastEvaluatedAt: Date?
+    public var acknowledgedAt: Date?
     public var acknowledgedBy: String?
     public var acknowledgeNote: String?
-    public var resolvedAt: Double?
+    public var resolvedAt: Date?
     public var resolvedBy: String?
     public var resolution: Resolution?
     public var resolveNote: String?
@@ -27,8 +29,8 @@ public struct Alert: Sendable, Equatable, Codable {
     public init(
         id: Int, rule: String, severity: Rule.Severity, status: AlertStatus, groupKey: String, platform: String?,
         value: Double?, threshold: Double, comparison: String, samples: Int, description: String, runbookURL: String?,
-        startedAt: Double, firedAt: Double?, lastEvaluatedAt: Double?, acknowledgedAt: Double?, acknowledgedBy: String?,
-        acknowledgeNote: String?, resolvedAt: Double?, resolvedBy: String?, resolution: Resolution?, resolveNote: String?,
+        startedAt: Date, firedAt: Date?, lastEvaluatedAt: Date?, acknowledgedAt: Date?, acknowledgedBy: String?,
+        acknowledgeNote: String?, resolvedAt: Date?, resolvedBy: String?, resolution: Resolution?, resolveNote: String?,
         labels: [String: String]
     ) {
         self.id = id
@@ -55,83 +57,22 @@ public struct Alert: Sendable, Equatable, Codable {
         self.resolveNote = resolveNote
         self.labels = labels
     }
+}
 
+/// The stored form of an alert inside a notification payload (internal:
+/// the API has its own). Codable is synthesized here, beside the type.
+extension Alert: Codable {
     enum CodingKeys: String, CodingKey {
         case id, rule, severity, status, platform, value, threshold, comparison, samples, description, resolution, labels
-        case groupKey = "group_key"
-        case runbookURL = "runbook_url"
-        case startedAt = "started_at"
-        case firedAt = "fired_at"
-        case lastEvaluatedAt = "last_evaluated_at"
-        case acknowledgedAt = "acknowledged_at"
-        case acknowledgedBy = "acknowledged_by"
-        case acknowledgeNote = "acknowledge_note"
-        case resolvedAt = "resolved_at"
-        case resolvedBy = "resolved_by"
+        case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
+        case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
+        case acknowledgeNote = "acknowledge_note", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
         case resolveNote = "resolve_note"
-    }
-
-    /// Timestamps as RFC 3339; absent values as explicit nulls.
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(rule, forKey: .rule)
-        try c.encode(severity, forKey: .severity)
-        try c.encode(status, forKey: .status)
-        try c.encode(groupKey, forKey: .groupKey)
-        try c.encode(platform, forKey: .platform)
-        try c.encode(value, forKey: .value)
-        try c.encode(threshold, forKey: .threshold)
-        try c.encode(comparison, forKey: .comparison)
-        try c.encode(samples, forKey: .samples)
-        try c.encode(description, forKey: .description)
-        try c.encode(runbookURL, forKey: .runbookURL)
-        try c.encode(RFC3339.format(startedAt), forKey: .startedAt)
-        try c.encode(firedAt.map(RFC3339.format), forKey: .firedAt)
-        try c.encode(lastEvaluatedAt.map(RFC3339.format), forKey: .lastEvaluatedAt)
-        try c.encode(acknowledgedAt.map(RFC3339.format), forKey: .acknowledgedAt)
-        try c.encode(acknowledgedBy, forKey: .acknowledgedBy)
-        try c.encode(acknowledgeNote, forKey: .acknowledgeNote)
-        try c.encode(resolvedAt.map(RFC3339.format), forKey: .resolvedAt)
-        try c.encode(resolvedBy, forKey: .resolvedBy)
-        try c.encode(resolution, forKey: .resolution)
-        try c.encode(resolveNote, forKey: .resolveNote)
-        try c.encode(labels, forKey: .labels)
-    }
-
-    public init(from decoder: any Decoder) throws {
-        let c = try decoder.container(keyedBy: CodingKeys.self)
-        func time(_ key: CodingKeys) throws -> Double? {
-            try c.decodeIfPresent(String.self, forKey: key).flatMap(RFC3339.parse)
-        }
-        id = try c.decode(Int.self, forKey: .id)
-        rule = try c.decode(String.self, forKey: .rule)
-        severity = try c.decode(Rule.Severity.self, forKey: .severity)
-        status = try c.decode(AlertStatus.self, forKey: .status)
-        groupKey = try c.decode(String.self, forKey: .groupKey)
-        platform = try c.decodeIfPresent(String.self, forKey: .platform)
-        value = try c.decodeIfPresent(Double.self, forKey: .value)
-        threshold = try c.decode(Double.self, forKey: .threshold)
-        comparison = try c.decode(String.self, forKey: .comparison)
-        samples = try c.decode(Int.self, forKey: .samples)
-        description = try c.decode(String.self, forKey: .description)
-        runbookURL = try c.decodeIfPresent(String.self, forKey: .runbookURL)
-        startedAt = try time(.startedAt) ?? 0
-        firedAt = try time(.firedAt)
-        lastEvaluatedAt = try time(.lastEvaluatedAt)
-        acknowledgedAt = try time(.acknowledgedAt)
-        acknowledgedBy = try c.decodeIfPresent(String.self, forKey: .acknowledgedBy)
-        acknowledgeNote = try c.decodeIfPresent(String.self, forKey: .acknowledgeNote)
-        resolvedAt = try time(.resolvedAt)
-        resolvedBy = try c.decodeIfPresent(String.self, forKey: .resolvedBy)
-        resolution = try c.decodeIfPresent(Resolution.self, forKey: .resolution)
-        resolveNote = try c.decodeIfPresent(String.self, forKey: .resolveNote)
-        labels = try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:]
     }
 }
 
 /// One step in an alert's life, as recorded in `alert_events`.
-public struct AlertTransition: Sendable, Equatable, Codable {
+public struct AlertTransition: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case pending, fired, acknowledged, resolved
     }
@@ -147,10 +88,10 @@ public struct AlertTransition: Sendable, Equatable, Codable {
     public var actor: String
     public var note: String?
     public var resolution: Resolution?
-    public var at: Double
+    public var at: Date
 
     public init(id: Int, alertID: Int, kind: Kind, from: AlertStatus?, to: AlertStatus, value: Double?, threshold: Double,
-                samples: Int, actor: String, note: String?, resolution: Resolution?, at: Double) {
+                samples: Int, actor: String, note: String?, resolution: Resolution?, at: Date) {
         self.id = id
         self.alertID = alertID
         self.kind = kind
@@ -163,27 +104,5 @@ public struct AlertTransition: Sendable, Equatable, Codable {
         self.note = note
         self.resolution = resolution
         self.at = at
-    }
-
-    enum CodingKeys: String, CodingKey {
-        case id, from, to, value, threshold, samples, actor, note, resolution, at
-        case alertID = "alert_id"
-        case kind = "transition"
-    }
-
-    public func encode(to encoder: any Encoder) throws {
-        var c = encoder.container(keyedBy: CodingKeys.self)
-        try c.encode(id, forKey: .id)
-        try c.encode(alertID, forKey: .alertID)
-        try c.encode(kind, forKey: .kind)
-        try c.encode(from, forKey: .from)
-        try c.encode(to, forKey: .to)
-        try c.encode(value, forKey: .value)
-        try c.encode(threshold, forKey: .threshold)
-        try c.encode(samples, forKey: .samples)
-        try c.encode(actor, forKey: .actor)
-        try c.encode(note, forKey: .note)
-        try c.encode(resolution, forKey: .resolution)
-        try c.encode(RFC3339.format(at), forKey: .at)
     }
 }

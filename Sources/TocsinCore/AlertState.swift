@@ -1,33 +1,13 @@
-/// Where an alert is in its life.
-public enum AlertStatus: String, Sendable, Codable, CaseIterable {
-    /// The condition holds but not yet for the rule's `for` duration.
-    case pending
-    case firing
-    /// Firing, and someone has said they are on it.
-    case acknowledged
-    case resolved
-
-    public var isOpen: Bool { self != .resolved }
-}
-
-/// How an alert was resolved.
-public enum Resolution: String, Sendable, Codable, CaseIterable {
-    /// The value crossed the recovery threshold.
-    case auto
-    /// Someone resolved it.
-    case manual
-    /// The rule's `no_data: resolve` policy closed it.
-    case noData = "no_data"
-}
+import Foundation
 
 /// What the evaluator knows of the open alert of a rule and group.
 public struct OpenAlert: Sendable, Equatable {
     public var id: Int
     public var status: AlertStatus
     /// When the condition started to hold (pending or firing start).
-    public var startedAt: Double
+    public var startedAt: Date
 
-    public init(id: Int, status: AlertStatus, startedAt: Double) {
+    public init(id: Int, status: AlertStatus, startedAt: Date) {
         self.id = id
         self.status = status
         self.startedAt = startedAt
@@ -53,7 +33,7 @@ public enum AlertDecision: Sendable, Equatable {
 /// policy. A manually resolved alert is no longer open, so if the condition
 /// still holds the next evaluation opens a new one.
 public enum AlertStateMachine {
-    public static func decide(rule: Rule, open: OpenAlert?, measurement: RuleMeasurement, now: Double) -> AlertDecision {
+    public static func decide(rule: Rule, open: OpenAlert?, measurement: RuleMeasurement, now: Date) -> AlertDecision {
         guard let value = measurement.value else {
             switch rule.noData {
             case .keep:
@@ -62,7 +42,7 @@ public enum AlertStateMachine {
                 return open == nil ? .none : .resolve(.noData)
             case .alert:
                 guard let open else { return .open(rule.forSeconds > 0 ? .pending : .firing) }
-                if open.status == .pending && now - open.startedAt >= Double(rule.forSeconds) { return .fire }
+                if open.status == .pending && now.timeIntervalSince(open.startedAt) >= Double(rule.forSeconds) { return .fire }
                 return .keep
             }
         }
@@ -72,7 +52,7 @@ public enum AlertStateMachine {
         }
         guard rule.stillBreaches(value) else { return .resolve(.auto) }
         if open.status == .pending {
-            if rule.breaches(value) && now - open.startedAt >= Double(rule.forSeconds) { return .fire }
+            if rule.breaches(value) && now.timeIntervalSince(open.startedAt) >= Double(rule.forSeconds) { return .fire }
         }
         return .keep
     }

@@ -30,6 +30,8 @@ public struct Configuration: Sendable, Equatable {
     public var notifyMaxAttempts: Int = 8
     public var notifyRetryBaseSeconds: Double = 2
     public var notifyLeaseSeconds: Double = 60
+    /// How long one delivery may take in all (connect 5 s at most).
+    public var notifyTimeoutSeconds: Int = 15
     public var notifyConcurrency: Int = 8
     /// Test-only pause between claiming a notification and sending it.
     public var testDispatchPauseMs: Int?
@@ -42,6 +44,25 @@ public struct Configuration: Sendable, Equatable {
     /// PostgreSQL directly) when DATABASE_URL goes through a
     /// transaction-pooling PgBouncer.
     public var listenDatabaseURL: String?
+    /// Standbys for request-path reads; the primary when nil.
+    public var databaseReadURL: String?
+    public var readPoolSize: Int = 5
+    /// How long a request-path read may run before it is cancelled.
+    public var readTimeoutSeconds: Int = 5
+    /// Requests per second per API key and scope (0: unlimited), for the
+    /// whole deployment.
+    public var rateLimits: [Scope: Double] = [.ingest: 100, .read: 50, .admin: 20]
+    /// The `tocsin serve` processes sharing the rate limits.
+    public var rateLimitInstances: Int = 1
+    /// Peers whose X-Forwarded-For names the client (the load balancer).
+    public var trustedProxies: [String] = ["127.0.0.1", "::1"]
+    /// Live dashboard streams per process and per API key.
+    public var maxStreams: Int = 500
+    public var maxStreamsPerKey: Int = 10
+    /// Only requests that did not succeed are logged (`ACCESS_LOG=errors`).
+    public var quietAccessLog = false
+    /// Test-only: every HTTP exchange is recorded to this file.
+    public var contractLogPath: String?
 
     public init() {}
 
@@ -65,22 +86,24 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "METRICS_RETENTION_DAYS", defaultValue: "30",
                  summary: "Days of metric events kept; older daily partitions are dropped and older events refused"),
         Variable(name: "ALERT_RULES_FILE", defaultValue: "rules/default.yaml",
-                 summary: "Alert rules (YAML) loaded into the database when a worker starts"),
+                 summary: "Alert rules (YAML) that `tocsin run` applies at start; elsewhere use `tocsin rules apply FILE`"),
         Variable(name: "ALERT_CHECK_INTERVAL", defaultValue: "60",
-                 summary: "Default evaluation interval of a rule, in seconds (a rule's interval field overrides it)"),
+                 summary: "Evaluation interval of rules that name none, in seconds, when rules are applied; workers' heartbeat"),
         Variable(name: "WORKER_CONCURRENCY", defaultValue: "4", summary: "Rules a worker evaluates at the same time"),
         Variable(name: "SLACK_WEBHOOK_URL", defaultValue: "(none)",
-                 summary: "Slack incoming webhook; alone (without NOTIFY_CONFIG) it receives every alert"),
+                 summary: "Slack incoming webhook; with `tocsin run` alone (without NOTIFY_CONFIG) it receives every alert"),
         Variable(name: "NOTIFY_CONFIG", defaultValue: "(none)",
-                 summary: "Notification channels and routes (YAML): slack, webhook, pagerduty, email"),
+                 summary: "Notification channels and routes (YAML) that `tocsin run` applies at start; elsewhere `tocsin notify apply FILE`"),
         Variable(name: "PUBLIC_URL", defaultValue: "(none)",
                  summary: "Public address of the dashboard, for links in notifications; https makes session cookies Secure"),
         Variable(name: "NOTIFY_MAX_ATTEMPTS", defaultValue: "8", summary: "Delivery attempts before a notification is dead"),
         Variable(name: "NOTIFY_RETRY_BASE_SECONDS", defaultValue: "2",
                  summary: "First retry delay; doubles per attempt (with jitter), at most 10 minutes"),
         Variable(name: "NOTIFY_LEASE_SECONDS", defaultValue: "60",
-                 summary: "How long a dispatcher owns a claimed notification before another may take it"),
+                 summary: "How long a dispatcher owns a claimed notification before another may take it (at least NOTIFY_TIMEOUT_SECONDS + 10)"),
         Variable(name: "NOTIFY_CONCURRENCY", defaultValue: "8", summary: "Notifications a worker sends at the same time"),
+        Variable(name: "NOTIFY_TIMEOUT_SECONDS", defaultValue: "15",
+                 summary: "How long one delivery may take; NOTIFY_LEASE_SECONDS must exceed it by 10 s"),
         Variable(name: "SESSION_TTL", defaultValue: "12h", summary: "How long a dashboard sign-in lasts (30m, 12h, 7d, …)"),
         Variable(name: "LISTEN_DATABASE_URL", defaultValue: "DATABASE_URL",
                  summary: "Connection for LISTEN/NOTIFY; set it when DATABASE_URL points at a transaction-pooling PgBouncer"),
@@ -88,6 +111,20 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "METRICS_PORT", defaultValue: "(the main port)",
                  summary: "Serve /metrics on this port instead; the only way a `tocsin worker` exposes its metrics"),
         Variable(name: "MIGRATIONS_DIR", defaultValue: "(found beside the binary)", summary: "Directory of the NNNN_name.sql migration files"),
+        Variable(name: "DATABASE_READ_URL", defaultValue: "DATABASE_URL",
+                 summary: "Standbys for dashboard and report reads (e.g. target_session_attrs=prefer-standby); the primary when unset or unreachable"),
+        Variable(name: "DB_READ_POOL_SIZE", defaultValue: "5",
+                 summary: "Connections per process for request-path reads, apart from those of writes and evaluation"),
+        Variable(name: "READ_TIMEOUT", defaultValue: "5s", summary: "How long a request-path read may run before it is cancelled (1s to 5m)"),
+        Variable(name: "RATE_LIMITS", defaultValue: "ingest=100,read=50,admin=20",
+                 summary: "Requests per second per API key and scope across the deployment (0 = unlimited); 429 with Retry-After beyond"),
+        Variable(name: "RATE_LIMIT_INSTANCES", defaultValue: "1",
+                 summary: "How many tocsin serve processes share those limits (each enforces its share)"),
+        Variable(name: "TRUSTED_PROXIES", defaultValue: "127.0.0.1,::1",
+                 summary: "Addresses whose X-Forwarded-For is believed (the load balancer), for sign-in limits per client"),
+        Variable(name: "STREAM_MAX", defaultValue: "500", summary: "Live dashboard streams per process (503 beyond)"),
+        Variable(name: "STREAM_MAX_PER_KEY", defaultValue: "10", summary: "Live dashboard streams per API key and process (429 beyond)"),
+        Variable(name: "ACCESS_LOG", defaultValue: "all", summary: "all (one line per request) or errors (only requests that did not succeed)"),
     ]
 
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
@@ -138,6 +175,9 @@ public struct Configuration: Sendable, Equatable {
         if let lease = value("NOTIFY_LEASE_SECONDS") {
             config.notifyLeaseSeconds = Double(try parseInt(lease, name: "NOTIFY_LEASE_SECONDS", range: 1...3600))
         }
+        if let timeout = value("NOTIFY_TIMEOUT_SECONDS") {
+            config.notifyTimeoutSeconds = try parseInt(timeout, name: "NOTIFY_TIMEOUT_SECONDS", range: 1...120)
+        }
         if let concurrency = value("NOTIFY_CONCURRENCY") {
             config.notifyConcurrency = try parseInt(concurrency, name: "NOTIFY_CONCURRENCY", range: 1...256)
         }
@@ -159,10 +199,57 @@ public struct Configuration: Sendable, Equatable {
             }
             config.sessionTTLSeconds = seconds
         }
+        try readServingSettings(value, into: &config)
         if let days = value("METRICS_RETENTION_DAYS") {
             config.metricsRetentionDays = try parseInt(days, name: "METRICS_RETENTION_DAYS", range: 1...3650)
         }
         return config
+    }
+
+    /// The settings of reads, limits and streams.
+    static func readServingSettings(_ value: (String) -> String?, into config: inout Configuration) throws {
+        config.databaseReadURL = value("DATABASE_READ_URL")
+        if let size = value("DB_READ_POOL_SIZE") { config.readPoolSize = try parseInt(size, name: "DB_READ_POOL_SIZE", range: 1...1000) }
+        if let timeout = value("READ_TIMEOUT") {
+            guard let seconds = DurationText.parse(timeout), (1...300).contains(seconds) else {
+                throw Error("READ_TIMEOUT must be a duration from 1s to 5m such as 5s, got '\(timeout)'")
+            }
+            config.readTimeoutSeconds = seconds
+        }
+        if let limits = value("RATE_LIMITS") { config.rateLimits = try parseRateLimits(limits) }
+        if let instances = value("RATE_LIMIT_INSTANCES") {
+            config.rateLimitInstances = try parseInt(instances, name: "RATE_LIMIT_INSTANCES", range: 1...1000)
+        }
+        if let proxies = value("TRUSTED_PROXIES") {
+            config.trustedProxies = proxies.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
+        if let max = value("STREAM_MAX") { config.maxStreams = try parseInt(max, name: "STREAM_MAX", range: 1...100_000) }
+        if let max = value("STREAM_MAX_PER_KEY") {
+            config.maxStreamsPerKey = try parseInt(max, name: "STREAM_MAX_PER_KEY", range: 1...10_000)
+        }
+        if let log = value("ACCESS_LOG") {
+            switch log {
+            case "all": config.quietAccessLog = false
+            case "errors": config.quietAccessLog = true
+            default: throw Error("ACCESS_LOG must be all or errors, got '\(log)'")
+            }
+        }
+        config.contractLogPath = value("TOCSIN_CONTRACT_LOG")
+    }
+
+    /// `ingest=100,read=50,admin=20`: scopes not named keep their default.
+    public static func parseRateLimits(_ text: String) throws -> [Scope: Double] {
+        var limits = Configuration().rateLimits
+        for part in text.split(separator: ",") {
+            let pair = part.split(separator: "=", maxSplits: 1).map { $0.trimmingCharacters(in: .whitespaces) }
+            guard pair.count == 2, let scope = Scope(rawValue: pair[0]), let rate = Double(pair[1]), rate.isFinite,
+                  (0...1_000_000).contains(rate)
+            else {
+                throw Error("RATE_LIMITS must look like ingest=100,read=50,admin=20 (requests per second, 0 = unlimited), got '\(text)'")
+            }
+            limits[scope] = rate
+        }
+        return limits
     }
 
     public static func parseInt(_ text: String, name: String, range: ClosedRange<Int>) throws -> Int {

@@ -46,10 +46,10 @@ public struct EventBatchParser: Sendable {
     }
 
     public var limits: Limits
-    /// The current time (Unix seconds), for the occurred_at checks.
-    public var now: Double
+    /// The current time, for the occurred_at checks.
+    public var now: Date
 
-    public init(now: Double, limits: Limits = Limits()) {
+    public init(now: Date, limits: Limits = Limits()) {
         self.now = now
         self.limits = limits
     }
@@ -129,7 +129,7 @@ public struct EventBatchParser: Sendable {
             var name: String?
             var platform: String?
             var value: Double = 1
-            var occurredAt: Double?
+            var occurredAt: Date?
             var labels: [MetricEvent.Label] = []
             var seen: Set<String> = []
             s.skipWhitespace()
@@ -229,9 +229,9 @@ public struct EventBatchParser: Sendable {
                 report(ValidationIssue(index: index, field: "name", reason: "is required"))
             }
             if let occurredAt {
-                if occurredAt > parser.now + parser.limits.futureTolerance {
+                if occurredAt > parser.now.addingTimeInterval(parser.limits.futureTolerance) {
                     report(ValidationIssue(index: index, field: "occurred_at", reason: "is more than 5 minutes in the future"))
-                } else if occurredAt < parser.now - Double(parser.limits.retentionDays) * 86_400 {
+                } else if occurredAt < parser.now.addingTimeInterval(-Double(parser.limits.retentionDays) * 86_400) {
                     report(ValidationIssue(index: index, field: "occurred_at",
                                            reason: "is older than the retention of \(parser.limits.retentionDays) days"))
                 }

@@ -5,8 +5,8 @@ public struct MetricEvent: Sendable, Equatable {
     public var name: String
     public var platform: String?
     public var value: Double
-    /// Unix seconds; nil means "now" (the time it is received).
-    public var occurredAt: Double?
+    /// When it happened; nil means "now" (the time it is received).
+    public var occurredAt: Date?
     /// Labels in the order they were sent.
     public var labels: [Label]
 
@@ -19,7 +19,7 @@ public struct MetricEvent: Sendable, Equatable {
         }
     }
 
-    public init(name: String, platform: String? = nil, value: Double = 1, occurredAt: Double? = nil, labels: [Label] = []) {
+    public init(name: String, platform: String? = nil, value: Double = 1, occurredAt: Date? = nil, labels: [Label] = []) {
         self.name = name
         self.platform = platform
         self.value = value

@@ -1,23 +1,13 @@
+import Foundation
+
 /// `GET /api/monitoring/metrics`: the product's metrics per platform and in
 /// total for a time range.
-public struct MetricsSummary: Sendable, Equatable, Codable {
-    public struct Rate: Sendable, Equatable, Codable {
+public struct MetricsSummary: Sendable, Equatable {
+    public struct Rate: Sendable, Equatable {
         public var success: Int
         public var failure: Int
         /// success ÷ (success + failure); nil when there were no attempts.
         public var successRate: Double?
-
-        enum CodingKeys: String, CodingKey {
-            case success, failure
-            case successRate = "success_rate"
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(success, forKey: .success)
-            try c.encode(failure, forKey: .failure)
-            try c.encode(successRate, forKey: .successRate)  // explicit null
-        }
 
         init(success: Int, failure: Int) {
             self.success = success
@@ -26,62 +16,30 @@ public struct MetricsSummary: Sendable, Equatable, Codable {
         }
     }
 
-    public struct Webhook: Sendable, Equatable, Codable {
+    public struct Webhook: Sendable, Equatable {
         public var received: Int
         public var processed: Int
         public var avgLatency: Double?
         public var p95Latency: Double?
-        enum CodingKeys: String, CodingKey {
-            case received, processed
-            case avgLatency = "avg_latency_s"
-            case p95Latency = "p95_latency_s"
-        }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(received, forKey: .received)
-            try c.encode(processed, forKey: .processed)
-            try c.encode(avgLatency, forKey: .avgLatency)
-            try c.encode(p95Latency, forKey: .p95Latency)
-        }
     }
 
-    public struct TokenRefresh: Sendable, Equatable, Codable {
+    public struct TokenRefresh: Sendable, Equatable {
         public var success: Int
         public var failure: Int
     }
 
-    public struct API: Sendable, Equatable, Codable {
+    public struct API: Sendable, Equatable {
         public var calls: Int
         public var avgLatency: Double?
         public var p95Latency: Double?
-        enum CodingKeys: String, CodingKey {
-            case calls
-            case avgLatency = "avg_latency_s"
-            case p95Latency = "p95_latency_s"
-        }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(calls, forKey: .calls)
-            try c.encode(avgLatency, forKey: .avgLatency)
-            try c.encode(p95Latency, forKey: .p95Latency)
-        }
     }
 
-    public struct Worker: Sendable, Equatable, Codable {
+    public struct Worker: Sendable, Equatable {
         public var runs: Int
         public var avgDuration: Double?
-        enum CodingKeys: String, CodingKey {
-            case runs
-            case avgDuration = "avg_duration_s"
-        }
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(runs, forKey: .runs)
-            try c.encode(avgDuration, forKey: .avgDuration)
-        }
     }
 
-    public struct Group: Sendable, Equatable, Codable {
+    public struct Group: Sendable, Equatable {
         public var platform: String?
         public var oauth: Rate
         public var upload: Rate
@@ -89,25 +47,10 @@ public struct MetricsSummary: Sendable, Equatable, Codable {
         public var tokenRefresh: TokenRefresh
         public var api: API
         public var worker: Worker
-        enum CodingKeys: String, CodingKey {
-            case platform, oauth, upload, webhook, api, worker
-            case tokenRefresh = "token_refresh"
-        }
-
-        public func encode(to encoder: any Encoder) throws {
-            var c = encoder.container(keyedBy: CodingKeys.self)
-            try c.encode(platform, forKey: .platform)  // null in the totals
-            try c.encode(oauth, forKey: .oauth)
-            try c.encode(upload, forKey: .upload)
-            try c.encode(webhook, forKey: .webhook)
-            try c.encode(tokenRefresh, forKey: .tokenRefresh)
-            try c.encode(api, forKey: .api)
-            try c.encode(worker, forKey: .worker)
-        }
     }
 
-    public var since: String
-    public var until: String
+    public var since: Date
+    public var until: Date
     public var platforms: [Group]
     public var totals: Group
 
@@ -138,8 +81,8 @@ public struct MetricsSummary: Sendable, Equatable, Codable {
     /// Builds the summary from aggregate rows. Platforms are listed by name;
     /// events without a platform count in the totals only.
     public init(range: TimeRange, aggregates: [Aggregate]) {
-        since = RFC3339.format(range.since)
-        until = RFC3339.format(range.until)
+        since = range.since
+        until = range.until
         var perPlatform: [String: [String: Aggregate]] = [:]
         var total: [String: Aggregate] = [:]
         for row in aggregates {

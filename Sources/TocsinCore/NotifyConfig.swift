@@ -1,51 +1,67 @@
 import Foundation
-import Yams
 
-/// Notification channels and routes, from `NOTIFY_CONFIG` (YAML) or, when
-/// that is unset, `SLACK_WEBHOOK_URL` alone (every alert to Slack).
-///
-/// ```yaml
-/// channels:
-///   - name: slack-ops
-///     kind: slack
-///     url_env: SLACK_OPS_URL          # or url: https://hooks.slack.com/services/…
-///   - name: oncall-webhook
-///     kind: webhook
-///     url: https://ops.example.com/hooks/tocsin
-///     secret_env: TOCSIN_WEBHOOK_SECRET
-///   - name: pagerduty
-///     kind: pagerduty
-///     routing_key_env: PAGERDUTY_ROUTING_KEY
-///   - name: ops-mail
-///     kind: email
-///     smtp_url: smtp://smtp.example.com:587
-///     starttls: required
-///     username: tocsin
-///     password_env: SMTP_PASSWORD
-///     from: tocsin@example.com
-///     to: [oncall@example.com]
-/// routes:
-///   - channels: [slack-ops]
-///   - channels: [pagerduty, ops-mail]
-///     severities: [critical]
-///     labels: {team: integrations}
-///     repeat_interval: 1h
-///     send_resolved: true
-/// ```
-public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
+/// Where a secret (a webhook URL, a routing key, a password) is found. The
+/// applied configuration in the database only ever names a place, never the
+/// value: the dispatchers resolve it in their own environment.
+public enum SecretReference: Sendable, Hashable, Codable, CustomStringConvertible {
+    /// The environment variable of this name, in the process that sends.
+    case environment(String)
+    /// A value only the process that applied the file holds (inline values
+    /// of a file given to `tocsin run`); the key names the channel and field.
+    case local(String)
+    /// A value read from a file, before it is applied. Never stored.
+    case inline(String)
+
+    public var description: String {
+        switch self {
+        case .environment(let name): "$\(name)"
+        case .local(let key): "(held by the process that applied it: \(key))"
+        case .inline: "(inline value)"
+        }
+    }
+
+    enum CodingKeys: String, CodingKey { case env, local }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        if let name = try c.decodeIfPresent(String.self, forKey: .env) {
+            self = .environment(name)
+        } else {
+            self = .local(try c.decode(String.self, forKey: .local))
+        }
+    }
+
+    /// Inline values cannot be encoded: `NotifyConfig.detachingSecrets()`
+    /// replaces them first.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        switch self {
+        case .environment(let name): try c.encode(name, forKey: .env)
+        case .local(let key): try c.encode(key, forKey: .local)
+        case .inline:
+            throw EncodingError.invalidValue(self, .init(codingPath: encoder.codingPath,
+                                                          debugDescription: "secret values are never stored"))
+        }
+    }
+}
+
+/// Notification channels and routes: the configuration a `tocsin notify
+/// apply` (or `tocsin run` at start) writes to the database as a numbered
+/// version, and every process reads from there.
+public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertible {
     /// Channel names and redacted destinations only: never secrets.
     public var description: String {
         "NotifyConfig(" + channels.map(\.description).joined(separator: ", ") + ")"
     }
 
-    public struct Channel: Sendable, Equatable, CustomStringConvertible {
-        public var description: String { "\(name) (\(kind.rawValue)) → \(redactedDestination)" }
+    public struct Channel: Sendable, Equatable, Codable, CustomStringConvertible {
+        public var description: String { "\(name) (\(kind.rawValue)) → \(destination)" }
 
         public enum Kind: String, Sendable, CaseIterable, Codable {
             case slack, webhook, pagerduty, email
         }
 
-        public enum StartTLS: String, Sendable, CaseIterable {
+        public enum StartTLS: String, Sendable, CaseIterable, Codable {
             /// Plain SMTP (smtps:// is TLS from the start regardless).
             case off
             /// STARTTLS when the server offers it.
@@ -57,26 +73,30 @@ public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
         public var name: String
         public var kind: Kind
         /// slack, webhook and pagerduty: where to POST.
-        public var url: String?
-        /// webhook: the HMAC-SHA256 key of X-Tocsin-Signature.
-        public var secret: String?
+        public var url: SecretReference?
+        /// webhook: the HMAC-SHA256 signing key.
+        public var secret: SecretReference?
         /// pagerduty: the Events API v2 routing (integration) key.
-        public var routingKey: String?
-        public var smtpURL: String?
+        public var routingKey: SecretReference?
+        public var smtpURL: SecretReference?
         public var username: String?
-        public var password: String?
+        public var password: SecretReference?
         public var from: String?
         public var to: [String]
         public var startTLS: StartTLS
         /// Messages a second to this destination, and the burst allowed.
         public var ratePerSecond: Double
         public var burst: Int
+        /// Where messages go, without secrets (scheme, host, first path
+        /// segment), as known where the configuration was applied.
+        public var destination: String
 
         public static let pagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
 
-        public init(name: String, kind: Kind, url: String? = nil, secret: String? = nil, routingKey: String? = nil,
-                    smtpURL: String? = nil, username: String? = nil, password: String? = nil, from: String? = nil,
-                    to: [String] = [], startTLS: StartTLS = .opportunistic, ratePerSecond: Double? = nil, burst: Int? = nil) {
+        public init(name: String, kind: Kind, url: SecretReference? = nil, secret: SecretReference? = nil,
+                    routingKey: SecretReference? = nil, smtpURL: SecretReference? = nil, username: String? = nil,
+                    password: SecretReference? = nil, from: String? = nil, to: [String] = [],
+                    startTLS: StartTLS = .opportunistic, ratePerSecond: Double? = nil, burst: Int? = nil) {
             self.name = name
             self.kind = kind
             self.url = url
@@ -91,18 +111,44 @@ public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
             // Slack's incoming webhooks allow about one message a second.
             self.ratePerSecond = ratePerSecond ?? (kind == .slack ? 1 : 10)
             self.burst = burst ?? (kind == .slack ? 5 : 20)
+            self.destination = ""
+            self.destination = redactedDestination(environment: [:])
         }
 
-        /// Where messages go, without secrets: scheme, host and the first
-        /// path segment; never the rest of a webhook URL, keys or passwords.
-        public var redactedDestination: String {
+        /// A channel given inline values (tests, `tocsin notify test`).
+        public init(name: String, kind: Kind, url: String? = nil, secret: String? = nil, routingKey: String? = nil,
+                    smtpURL: String? = nil, username: String? = nil, password: String? = nil, from: String? = nil,
+                    to: [String] = [], startTLS: StartTLS = .opportunistic, ratePerSecond: Double? = nil, burst: Int? = nil) {
+            self.init(name: name, kind: kind, url: url.map(SecretReference.inline), secret: secret.map(SecretReference.inline),
+                      routingKey: routingKey.map(SecretReference.inline), smtpURL: smtpURL.map(SecretReference.inline),
+                      username: username, password: password.map(SecretReference.inline), from: from, to: to,
+                      startTLS: startTLS, ratePerSecond: ratePerSecond, burst: burst)
+        }
+
+        /// Every secret reference of the channel, by field name.
+        public var secrets: [(field: String, reference: SecretReference)] {
+            [("url", url), ("secret", secret), ("routing_key", routingKey), ("smtp_url", smtpURL), ("password", password)]
+                .compactMap { field, reference in reference.map { (field, $0) } }
+        }
+
+        /// Scheme, host and first path segment of where messages go, when
+        /// the value is known here; else where it will be read from.
+        public func redactedDestination(environment: [String: String]) -> String {
+            func known(_ reference: SecretReference?) -> String? {
+                switch reference {
+                case .inline(let value): value
+                case .environment(let name): environment[name]
+                case .local, nil: nil
+                }
+            }
             switch kind {
             case .email:
-                return (smtpURL.map(Self.redact) ?? "?") + " → " + to.joined(separator: ", ")
+                let server = known(smtpURL).map(Self.redact) ?? smtpURL.map(\.description) ?? "?"
+                return server + " → " + to.joined(separator: ", ")
             case .pagerduty:
-                return Self.redact(url ?? Self.pagerDutyURL)
+                return url == nil ? Self.redact(Self.pagerDutyURL) : (known(url).map(Self.redact) ?? url!.description)
             case .slack, .webhook:
-                return url.map(Self.redact) ?? "?"
+                return known(url).map(Self.redact) ?? url.map(\.description) ?? "?"
             }
         }
 
@@ -119,9 +165,14 @@ public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
             }
             return out
         }
+
+        enum CodingKeys: String, CodingKey {
+            case name, kind, url, secret, username, password, from, to, burst, destination
+            case routingKey = "routing_key", smtpURL = "smtp_url", startTLS = "starttls", ratePerSecond = "rate_per_second"
+        }
     }
 
-    public struct Route: Sendable, Equatable {
+    public struct Route: Sendable, Equatable, Codable {
         public var channels: [String]
         /// nil: every severity.
         public var severities: Set<Rule.Severity>?
@@ -143,10 +194,27 @@ public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
             self.repeatIntervalSeconds = repeatIntervalSeconds
         }
 
-        public func matches(rule: String, severity: Rule.Severity, labels ruleLabels: [String: String]) -> Bool {
+        public func matches(rule: String, severity: Rule.Severity, labels alertLabels: [String: String]) -> Bool {
             if let severities, !severities.contains(severity) { return false }
             if let rules, !rules.contains(rule) { return false }
-            return labels.allSatisfy { ruleLabels[$0.key] == $0.value }
+            return labels.allSatisfy { alertLabels[$0.key] == $0.value }
+        }
+
+        enum CodingKeys: String, CodingKey {
+            case channels, severities, labels, rules
+            case sendResolved = "send_resolved", repeatIntervalSeconds = "repeat_interval_s"
+        }
+
+        /// Sets are written sorted, so the same route always has the same
+        /// stored form (the applied version's checksum depends on it).
+        public func encode(to encoder: any Encoder) throws {
+            var c = encoder.container(keyedBy: CodingKeys.self)
+            try c.encode(channels, forKey: .channels)
+            try c.encodeIfPresent(severities.map { $0.sorted() }, forKey: .severities)
+            try c.encode(labels, forKey: .labels)
+            try c.encodeIfPresent(rules.map { $0.sorted() }, forKey: .rules)
+            try c.encode(sendResolved, forKey: .sendResolved)
+            try c.encode(repeatIntervalSeconds, forKey: .repeatIntervalSeconds)
         }
     }
 
@@ -163,6 +231,13 @@ public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
     /// `SLACK_WEBHOOK_URL` alone: every alert, fired and resolved, to Slack.
     public static func slackOnly(url: String) -> NotifyConfig {
         NotifyConfig(channels: [Channel(name: "slack", kind: .slack, url: url)], routes: [Route(channels: ["slack"])])
+    }
+
+    /// `SLACK_WEBHOOK_URL` for a whole deployment: the dispatchers read the
+    /// URL from their own environment.
+    public static func slackFromEnvironment(variable: String = "SLACK_WEBHOOK_URL") -> NotifyConfig {
+        NotifyConfig(channels: [Channel(name: "slack", kind: .slack, url: SecretReference.environment(variable))],
+                     routes: [Route(channels: ["slack"])])
     }
 
     public func channel(named name: String) -> Channel? { channels.first { $0.name == name } }
@@ -187,236 +262,40 @@ public struct NotifyConfig: Sendable, Equatable, CustomStringConvertible {
         return order.compactMap { name in channel(named: name).map { ($0, chosen[name]!) } }
     }
 
-    // MARK: Parsing
-
-    public struct Result: Sendable {
-        public var config: NotifyConfig?
-        public var problems: [RuleProblem]
+    /// The configuration as it can be stored, and the inline secret values
+    /// it held (keyed by the `.local` references that replace them), which
+    /// only the applying process keeps. Destinations are redacted from the
+    /// values known here.
+    public func detachingSecrets(environment: [String: String]) -> (config: NotifyConfig, localSecrets: [String: String]) {
+        var local: [String: String] = [:]
+        var out = self
+        for i in out.channels.indices {
+            var channel = out.channels[i]
+            channel.destination = channel.redactedDestination(environment: environment)
+            func detach(_ reference: SecretReference?, _ field: String) -> SecretReference? {
+                guard case .inline(let value) = reference else { return reference }
+                let key = "\(channel.name).\(field)"
+                local[key] = value
+                return .local(key)
+            }
+            channel.url = detach(channel.url, "url")
+            channel.secret = detach(channel.secret, "secret")
+            channel.routingKey = detach(channel.routingKey, "routing_key")
+            channel.smtpURL = detach(channel.smtpURL, "smtp_url")
+            channel.password = detach(channel.password, "password")
+            out.channels[i] = channel
+        }
+        return (out, local)
     }
 
-    static let channelFields: Set<String> = [
-        "name", "kind", "url", "url_env", "secret", "secret_env", "routing_key", "routing_key_env", "smtp_url",
-        "smtp_url_env", "username", "password", "password_env", "from", "to", "starttls", "rate_per_second", "burst",
-    ]
-    static let routeFields: Set<String> = ["channels", "severities", "labels", "rules", "send_resolved", "repeat_interval"]
-
-    /// Parses a notifications file; `*_env` fields read the value from
-    /// `environment`, so secrets can stay out of the file.
-    public static func parse(yaml: String, environment: [String: String]) -> Result {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            return Result(config: nil, problems: [RuleFile.yamlProblem(error)])
-        } catch {
-            return Result(config: nil, problems: [RuleProblem(line: nil, rule: nil, field: nil, message: "not valid YAML")])
-        }
-        guard let root, let mapping = root.mapping else {
-            return Result(config: nil, problems: [RuleProblem(line: root?.mark?.line, rule: nil, field: nil,
-                                                              message: "the file must be a mapping with channels and routes")])
-        }
-        var problems: [RuleProblem] = []
-        for (key, _) in mapping where key.string != "channels" && key.string != "routes" {
-            problems.append(RuleProblem(line: key.mark?.line, rule: nil, field: key.string, message: "unknown top-level key (expected channels, routes)"))
-        }
-        var channels: [Channel] = []
-        for (index, node) in (mapping["channels"]?.sequence.map(Array.init) ?? []).enumerated() {
-            var reader = FieldReader(node: node, label: "channel #\(index + 1)", allowed: channelFields, environment: environment)
-            if let channel = reader.channel() {
-                if channels.contains(where: { $0.name == channel.name }) {
-                    reader.problem("name", "duplicate channel name")
-                } else {
-                    channels.append(channel)
-                }
-            }
-            problems += reader.problems
-        }
-        if mapping["channels"] == nil || mapping["channels"]?.sequence == nil {
-            problems.append(RuleProblem(line: root.mark?.line, rule: nil, field: "channels", message: "a list of channels is required"))
-        }
-        var routes: [Route] = []
-        for (index, node) in (mapping["routes"]?.sequence.map(Array.init) ?? []).enumerated() {
-            var reader = FieldReader(node: node, label: "route #\(index + 1)", allowed: routeFields, environment: environment)
-            if let route = reader.route(known: Set(channels.map(\.name))) { routes.append(route) }
-            problems += reader.problems
-        }
-        if mapping["routes"] == nil || mapping["routes"]?.sequence == nil {
-            problems.append(RuleProblem(line: root.mark?.line, rule: nil, field: "routes", message: "a list of routes is required"))
-        }
-        return Result(config: problems.isEmpty ? NotifyConfig(channels: channels, routes: routes) : nil, problems: problems)
-    }
-
-    struct FieldReader {
-        let node: Node
-        var label: String
-        let environment: [String: String]
-        var problems: [RuleProblem] = []
-        var values: [String: Node] = [:]
-
-        init(node: Node, label: String, allowed: Set<String>, environment: [String: String]) {
-            self.node = node
-            self.label = label
-            self.environment = environment
-            guard let mapping = node.mapping else {
-                problems.append(RuleProblem(line: node.mark?.line, rule: label, field: nil, message: "must be a mapping"))
-                return
-            }
-            for (key, value) in mapping {
-                guard let name = key.string else { continue }
-                if allowed.contains(name) { values[name] = value } else {
-                    problems.append(RuleProblem(line: key.mark?.line, rule: label, field: name, message: "unknown field"))
-                }
-            }
-        }
-
-        mutating func problem(_ field: String, _ message: String) {
-            problems.append(RuleProblem(line: (values[field] ?? node).mark?.line, rule: label, field: field, message: message))
-        }
-
-        mutating func string(_ field: String) -> String? {
-            guard let node = values[field] else { return nil }
-            guard let scalar = node.scalar, node.null == nil else {
-                problem(field, "must be a string")
+    /// The channels with inline secret values, by name: a file for `tocsin
+    /// notify apply` must name environment variables instead.
+    public var channelsWithInlineSecrets: [(channel: String, field: String)] {
+        channels.flatMap { channel in
+            channel.secrets.compactMap { field, reference in
+                if case .inline = reference { return (channel.name, field) }
                 return nil
             }
-            return scalar.string
-        }
-
-        /// A value given directly or through `<field>_env`.
-        mutating func secretOrEnv(_ field: String) -> String? {
-            if let value = string(field) {
-                if values[field + "_env"] != nil { problem(field, "give either \(field) or \(field)_env, not both") }
-                return value
-            }
-            guard let variable = string(field + "_env") else { return nil }
-            guard let value = environment[variable], !value.isEmpty else {
-                problem(field + "_env", "the environment variable \(variable) is not set")
-                return nil
-            }
-            return value
-        }
-
-        mutating func list(_ field: String) -> [String]? {
-            guard let node = values[field] else { return nil }
-            let items = node.sequence.map(Array.init) ?? [node]
-            var out: [String] = []
-            for item in items {
-                guard let text = item.scalar?.string else {
-                    problem(field, "must be a list of strings")
-                    return nil
-                }
-                out.append(text)
-            }
-            return out
-        }
-
-        mutating func channel() -> Channel? {
-            guard let name = string("name"), name.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil else {
-                problem("name", "is required: 1 to 64 characters of a-z, 0-9, _ and -")
-                return nil
-            }
-            label = "channel \(name)"
-            for i in problems.indices { problems[i].rule = label }
-            guard let kindText = string("kind"), let kind = Channel.Kind(rawValue: kindText) else {
-                problem("kind", "must be one of slack, webhook, pagerduty, email")
-                return nil
-            }
-            func httpURL(_ text: String?, _ field: String) -> String? {
-                guard let text else { return nil }
-                guard let components = URLComponents(string: text), ["http", "https"].contains(components.scheme ?? ""),
-                      components.host?.isEmpty == false
-                else {
-                    problem(field, "must be an http(s) URL")
-                    return nil
-                }
-                return text
-            }
-            var channel = Channel(name: name, kind: kind)
-            switch kind {
-            case .slack, .webhook:
-                channel.url = httpURL(secretOrEnv("url"), "url")
-                if channel.url == nil && !problems.contains(where: { $0.field?.hasPrefix("url") == true }) {
-                    problem("url", "is required (url or url_env)")
-                }
-                if kind == .webhook { channel.secret = secretOrEnv("secret") }
-            case .pagerduty:
-                channel.url = httpURL(secretOrEnv("url"), "url") ?? Channel.pagerDutyURL
-                channel.routingKey = secretOrEnv("routing_key")
-                if channel.routingKey == nil && !problems.contains(where: { $0.field?.hasPrefix("routing_key") == true }) {
-                    problem("routing_key", "is required (routing_key or routing_key_env)")
-                }
-            case .email:
-                channel.smtpURL = secretOrEnv("smtp_url")
-                if let url = channel.smtpURL, !(url.hasPrefix("smtp://") || url.hasPrefix("smtps://")) {
-                    problem("smtp_url", "must start with smtp:// or smtps://")
-                }
-                if channel.smtpURL == nil { problem("smtp_url", "is required") }
-                channel.username = string("username")
-                channel.password = secretOrEnv("password")
-                channel.from = string("from")
-                if channel.from?.contains("@") != true { problem("from", "is required: the sender's address") }
-                channel.to = list("to") ?? []
-                if channel.to.isEmpty || !channel.to.allSatisfy({ $0.contains("@") }) {
-                    problem("to", "is required: one or more addresses")
-                }
-                if let text = string("starttls") {
-                    if let mode = Channel.StartTLS(rawValue: text) { channel.startTLS = mode } else {
-                        problem("starttls", "must be off, opportunistic or required")
-                    }
-                }
-            }
-            if let text = string("rate_per_second") {
-                if let rate = Double(text), rate > 0 { channel.ratePerSecond = rate } else {
-                    problem("rate_per_second", "must be a positive number")
-                }
-            }
-            if let text = string("burst") {
-                if let burst = Int(text), burst >= 1 { channel.burst = burst } else { problem("burst", "must be at least 1") }
-            }
-            return problems.isEmpty ? channel : nil
-        }
-
-        mutating func route(known: Set<String>) -> Route? {
-            guard let channels = list("channels"), !channels.isEmpty else {
-                problem("channels", "is required: the channels this route sends to")
-                return nil
-            }
-            for name in channels where !known.contains(name) { problem("channels", "no channel named \(name)") }
-            var route = Route(channels: channels)
-            if let severities = list("severities") {
-                var set: Set<Rule.Severity> = []
-                for text in severities {
-                    if let severity = Rule.Severity(rawValue: text) { set.insert(severity) } else {
-                        problem("severities", "must be warning, error or critical")
-                    }
-                }
-                route.severities = set
-            }
-            if let rules = list("rules") { route.rules = Set(rules) }
-            if let node = values["labels"] {
-                if let mapping = node.mapping {
-                    for (key, value) in mapping {
-                        if let k = key.string, let v = value.scalar?.string { route.labels[k] = v } else {
-                            problem("labels", "must map label names to strings")
-                        }
-                    }
-                } else {
-                    problem("labels", "must map label names to strings")
-                }
-            }
-            if let text = string("send_resolved") {
-                switch text {
-                case "true": route.sendResolved = true
-                case "false": route.sendResolved = false
-                default: problem("send_resolved", "must be true or false")
-                }
-            }
-            if let text = string("repeat_interval") {
-                if let seconds = DurationText.parse(text), seconds >= 60 { route.repeatIntervalSeconds = seconds } else {
-                    problem("repeat_interval", "must be a duration of at least 1m, such as 30m or 4h")
-                }
-            }
-            return problems.isEmpty ? route : nil
         }
     }
 }

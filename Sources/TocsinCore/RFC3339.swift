@@ -1,16 +1,18 @@
 import Foundation
 
 /// RFC 3339 timestamps (`2026-11-29T06:55:23.5Z`, `…+02:00`) to and from
-/// Unix seconds, without calendars or locales.
+/// `Date`, without calendars or locales.
 public enum RFC3339 {
     /// Parses `YYYY-MM-DD(T|t| )HH:MM:SS[.fraction](Z|z|±HH:MM)`. The offset
-    /// is required: a timestamp without one is ambiguous.
-    public static func parse(_ text: String) -> Double? {
+    /// is required: a timestamp without one is ambiguous. Years are 0001 to
+    /// 9999 (four digits), so every result is a finite date.
+    public static func parse(_ text: String) -> Date? {
         var text = text
         return text.withUTF8 { parse(bytes: $0) }
     }
 
-    public static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Double? {
+    public static func parse(bytes b: UnsafeBufferPointer<UInt8>) -> Date? {
+        guard b.count <= 64 else { return nil }
         var i = 0
         func digits(_ n: Int) -> Int? {
             guard i + n <= b.count else { return nil }
@@ -61,14 +63,24 @@ public enum RFC3339 {
         } else {
             return nil
         }
-        guard i == b.count else { return nil }
+        guard i == b.count, year >= 1 else { return nil }
         let days = daysFromCivil(year, month, day)
         let seconds = days * 86_400 + hh * 3600 + mm * 60 + min(ss, 59) - offset
-        return Double(seconds) + fraction
+        // An offset can carry 0001-01-01 into year 0, or 9999-12-31 into
+        // 10000: outside what PostgreSQL and `format` round-trip.
+        guard formattable.contains(Double(seconds)) else { return nil }
+        return Date(timeIntervalSince1970: Double(seconds) + fraction)
     }
 
+    /// The dates `format` writes: years 0001 to 9999. Outside, the nearest
+    /// bound is written (`Date.distantPast`/`distantFuture` included), so
+    /// formatting never traps.
+    static let formattable = -62_135_596_800.0...253_402_300_799.0
+
     /// `2026-11-29T06:55:23.123456Z` (microseconds, UTC).
-    public static func format(_ seconds: Double) -> String {
+    public static func format(_ date: Date) -> String {
+        let t = date.timeIntervalSince1970
+        let seconds = t.isNaN ? 0 : min(max(t, formattable.lowerBound), formattable.upperBound)
         var whole = Int(seconds.rounded(.down))
         var micros = Int(((seconds - Double(whole)) * 1_000_000).rounded())
         if micros >= 1_000_000 {
@@ -81,8 +93,6 @@ public enum RFC3339 {
         return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
             + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "." + pad(micros, 6) + "Z"
     }
-
-    public static func format(_ date: Date) -> String { format(date.timeIntervalSince1970) }
 
     private static func pad(_ v: Int, _ width: Int) -> String {
         let s = String(v)

@@ -23,7 +23,7 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 
     /// Classifies an HTTP outcome (status 0: no response).
-    public static func classify(status: Int, transportFailed: Bool, retryAfter: String?, now: Double) -> Verdict {
+    public static func classify(status: Int, transportFailed: Bool, retryAfter: String?, now: Date) -> Verdict {
         if transportFailed || status == 0 { return .retry(after: nil) }
         switch status {
         case 200..<300: return .delivered
@@ -46,14 +46,14 @@ public struct RetryPolicy: Sendable, Equatable {
     }
 
     /// `Retry-After`: delay-seconds or an HTTP date.
-    public static func parseRetryAfter(_ text: String, now: Double) -> Double? {
+    public static func parseRetryAfter(_ text: String, now: Date) -> Double? {
         let trimmed = text.trimmingCharacters(in: .whitespaces)
-        if let seconds = Double(trimmed), seconds >= 0 { return seconds }
+        if let seconds = Double(trimmed), seconds.isFinite, seconds >= 0 { return min(seconds, 86_400) }
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "GMT")
         formatter.dateFormat = "EEE, dd MMM yyyy HH:mm:ss zzz"
         guard let date = formatter.date(from: trimmed) else { return nil }
-        return max(0, date.timeIntervalSince1970 - now)
+        return min(max(0, date.timeIntervalSince(now)), 86_400)
     }
 }

@@ -2,7 +2,7 @@ import Foundation
 import Yams
 
 /// One problem found in a rules file, with where it is.
-public struct RuleProblem: Sendable, Equatable, CustomStringConvertible, Codable {
+public struct RuleProblem: Error, Sendable, Equatable, CustomStringConvertible, Codable {
     public var line: Int?
     public var rule: String?
     public var field: String?
@@ -84,6 +84,9 @@ public enum RuleFile {
         public var problems: [RuleProblem]
     }
 
+    /// A file holds at most this many rules.
+    public static let maxRules = 10_000
+
     static let fields: Set<String> = [
         "name", "description", "runbook_url", "kind", "metric", "numerator", "denominator", "function", "window",
         "last", "lookback", "min_samples", "comparison", "threshold", "recovery_threshold", "group_by", "severity",
@@ -91,14 +94,22 @@ public enum RuleFile {
     ]
 
     public static func parse(yaml: String, defaultIntervalSeconds: Int = 60) -> Result {
-        let root: Node?
-        do {
-            root = try Yams.compose(yaml: yaml)
-        } catch let error as YamlError {
-            return Result(rules: [], problems: [yamlProblem(error)])
-        } catch {
-            return Result(rules: [], problems: [RuleProblem(line: nil, rule: nil, field: nil, message: "not valid YAML: \(error)")])
+        switch YAMLDocument.compose(yaml) {
+        case .success(let node): return parse(root: node, defaultIntervalSeconds: defaultIntervalSeconds)
+        case .failure(let problem): return Result(rules: [], problems: [problem])
         }
+    }
+
+    /// Rules given as JSON (inline backtest rules): the same checks, with
+    /// problems naming the field (there are no lines).
+    public static func parse(json: Any, defaultIntervalSeconds: Int = 60) -> Result {
+        guard let root = YAMLDocument.node(json: json) else {
+            return Result(rules: [], problems: [RuleProblem(line: nil, rule: nil, field: nil, message: "nested too deep")])
+        }
+        return parse(root: root, defaultIntervalSeconds: defaultIntervalSeconds)
+    }
+
+    static func parse(root: Node?, defaultIntervalSeconds: Int) -> Result {
         guard let root, let mapping = root.mapping else {
             return Result(rules: [], problems: [RuleProblem(line: root?.mark?.line, rule: nil, field: nil,
                                                             message: "the file must be a mapping with a `rules:` list")])
@@ -116,12 +127,16 @@ public enum RuleFile {
             problems.append(RuleProblem(line: list.mark?.line, rule: nil, field: "rules", message: "must be a list of rules"))
             return Result(rules: [], problems: problems)
         }
+        guard sequence.count <= maxRules else {
+            problems.append(RuleProblem(line: list.mark?.line, rule: nil, field: "rules", message: "at most \(maxRules) rules"))
+            return Result(rules: [], problems: problems)
+        }
         var rules: [Rule] = []
         var names: [String: Int] = [:]
         for (index, node) in sequence.enumerated() {
             var reader = RuleReader(node: node, index: index, defaultInterval: defaultIntervalSeconds)
             let rule = reader.read()
-            problems += reader.problems
+            problems += reader.fields.problems
             guard let rule else { continue }
             if let first = names[rule.name] {
                 problems.append(RuleProblem(line: node.mark?.line, rule: rule.name, field: "name",
@@ -134,119 +149,93 @@ public enum RuleFile {
         return Result(rules: problems.isEmpty ? rules : [], problems: problems)
     }
 
-    static func yamlProblem(_ error: YamlError) -> RuleProblem {
-        switch error {
-        case .scanner(_, let problem, let mark, _), .parser(_, let problem, let mark, _):
-            return RuleProblem(line: mark.line, rule: nil, field: nil, message: "not valid YAML: \(problem)")
-        default:
-            return RuleProblem(line: nil, rule: nil, field: nil, message: "not valid YAML: \(error)")
-        }
-    }
-
     /// Reads one rule mapping, collecting problems.
     struct RuleReader {
-        let node: Node
-        let index: Int
+        var fields: YAMLFields
         let defaultInterval: Int
-        var problems: [RuleProblem] = []
-        var ruleName: String?
 
         init(node: Node, index: Int, defaultInterval: Int) {
-            self.node = node
-            self.index = index
+            self.fields = YAMLFields(node, item: nil, allowed: RuleFile.fields)
             self.defaultInterval = defaultInterval
+            self.index = index
         }
 
-        mutating func problem(_ field: String?, _ message: String, at node: Node? = nil) {
-            problems.append(RuleProblem(line: (node ?? self.node).mark?.line, rule: ruleName ?? "#\(index + 1)",
-                                        field: field, message: message))
-        }
+        let index: Int
 
         mutating func read() -> Rule? {
-            guard let mapping = node.mapping else {
-                problem(nil, "a rule must be a mapping of fields")
+            guard fields.isMapping else {
+                fields.name("#\(index + 1)")
                 return nil
             }
-            var values: [String: Node] = [:]
-            for (key, value) in mapping {
-                guard let name = key.string else { continue }
-                if !RuleFile.fields.contains(name) {
-                    problems.append(RuleProblem(line: key.mark?.line, rule: nil, field: name, message: "unknown field"))
-                } else {
-                    values[name] = value
-                }
-            }
             // Name first, so other problems can say which rule they are in.
-            let name = string(values, "name", required: true)
+            let name = fields.string("name", required: true, maxLength: 64)
+            var validName = false
             if let name {
                 if name.range(of: "^[a-z][a-z0-9_]{0,63}$", options: .regularExpression) == nil {
-                    problem("name", "must be 1 to 64 characters of a-z, 0-9 and _, starting with a letter", at: values["name"])
-                } else if name == "backtest" {
-                    problem("name", "backtest is reserved (it would clash with /api/rules/backtest)", at: values["name"])
+                    fields.problem("name", "must be 1 to 64 characters of a-z, 0-9 and _, starting with a letter")
+                } else if name == "backtest" || name == "versions" {
+                    fields.problem("name", "\(name) is reserved (it would clash with /api/rules/\(name))")
                 } else {
-                    ruleName = name
+                    validName = true
                 }
             }
-            // Problems recorded before the name was known get it now.
-            for i in problems.indices where problems[i].rule == nil { problems[i].rule = ruleName ?? "#\(index + 1)" }
+            fields.name(validName ? name! : "#\(index + 1)")
 
-            let description = string(values, "description") ?? ""
-            let runbook = string(values, "runbook_url")
+            let description = fields.string("description", maxLength: 2000) ?? ""
+            let runbook = fields.string("runbook_url", maxLength: 2000)
             if let runbook, !(runbook.hasPrefix("https://") || runbook.hasPrefix("http://")) {
-                problem("runbook_url", "must be an http(s) URL", at: values["runbook_url"])
+                fields.problem("runbook_url", "must be an http(s) URL")
             }
-            let kind: Rule.Kind? = choice(values, "kind", required: true)
-            let severity: Rule.Severity? = choice(values, "severity", required: true)
-            let comparison: Rule.Comparison = choice(values, "comparison") ?? .greater
-            let groupBy: Rule.GroupBy = choice(values, "group_by") ?? .none
-            let noData: Rule.NoData = choice(values, "no_data") ?? .keep
-            let function: Rule.Function? = choice(values, "function")
-            let threshold = number(values, "threshold", required: true)
-            let recovery = number(values, "recovery_threshold")
-            let window = duration(values, "window", RuleLimits.window)
-            let lookback = duration(values, "lookback", RuleLimits.lookback)
-            let forSeconds = duration(values, "for", RuleLimits.forDuration) ?? 0
-            let interval = duration(values, "interval", RuleLimits.interval) ?? defaultInterval
-            let last = integer(values, "last", RuleLimits.lastEvents)
-            let minSamples = integer(values, "min_samples", RuleLimits.minSamples) ?? 1
-            let labels = stringMap(values, "labels")
+            let kind: Rule.Kind? = fields.choice("kind", required: true)
+            let severity: Rule.Severity? = fields.choice("severity", required: true)
+            let comparison: Rule.Comparison = fields.choice("comparison") ?? .greater
+            let groupBy: Rule.GroupBy = fields.choice("group_by") ?? .none
+            let noData: Rule.NoData = fields.choice("no_data") ?? .keep
+            let function: Rule.Function? = fields.choice("function")
+            let threshold = fields.number("threshold", RuleLimits.threshold, required: true)
+            let recovery = fields.number("recovery_threshold", RuleLimits.threshold)
+            let window = fields.duration("window", RuleLimits.window)
+            let lookback = fields.duration("lookback", RuleLimits.lookback)
+            let forSeconds = fields.duration("for", RuleLimits.forDuration) ?? 0
+            let interval = fields.duration("interval", RuleLimits.interval) ?? defaultInterval
+            let last = fields.integer("last", RuleLimits.lastEvents)
+            let minSamples = fields.integer("min_samples", RuleLimits.minSamples) ?? 1
+            let labels = fields.stringMap("labels") ?? [:]
             var metric: String?
             var numerator: [String] = []
             var denominator: [String] = []
 
             switch kind {
             case .ratio:
-                numerator = metricList(values, "numerator")
-                denominator = metricList(values, "denominator")
-                forbid(values, ["metric", "function", "last", "lookback"], for: "ratio")
+                numerator = metricList("numerator")
+                denominator = metricList("denominator")
+                forbid(["metric", "function", "last", "lookback"], for: "ratio")
             case .count:
-                metric = metricName(values, "metric")
-                forbid(values, ["numerator", "denominator", "function", "last", "lookback", "min_samples"], for: "count")
+                metric = metricName("metric")
+                forbid(["numerator", "denominator", "function", "last", "lookback", "min_samples"], for: "count")
             case .aggregate:
-                metric = metricName(values, "metric")
-                if function == nil && values["function"] == nil {
-                    problem("function", "is required for aggregate rules (avg, p95, max, sum or min)")
+                metric = metricName("metric")
+                if function == nil && !fields.has("function") {
+                    fields.problem("function", "is required for aggregate rules (avg, p95, max, sum or min)")
                 }
-                forbid(values, ["numerator", "denominator"], for: "aggregate")
-                if last != nil && values["window"] != nil {
-                    problem("window", "use either window or last, not both", at: values["window"])
+                forbid(["numerator", "denominator"], for: "aggregate")
+                if last != nil && fields.has("window") {
+                    fields.problem("window", "use either window or last, not both")
                 }
-                if last == nil && values["lookback"] != nil {
-                    problem("lookback", "only applies with last", at: values["lookback"])
+                if last == nil && fields.has("lookback") {
+                    fields.problem("lookback", "only applies with last")
                 }
             case nil:
                 break
             }
             if let threshold, let recovery {
                 if comparison.firesHigh && recovery > threshold {
-                    problem("recovery_threshold", "must not be above threshold when alerts fire on values \(comparison.rawValue) threshold",
-                            at: values["recovery_threshold"])
+                    fields.problem("recovery_threshold", "must not be above threshold when alerts fire on values \(comparison.rawValue) threshold")
                 } else if !comparison.firesHigh && recovery < threshold {
-                    problem("recovery_threshold", "must not be below threshold when alerts fire on values \(comparison.rawValue) threshold",
-                            at: values["recovery_threshold"])
+                    fields.problem("recovery_threshold", "must not be below threshold when alerts fire on values \(comparison.rawValue) threshold")
                 }
             }
-            guard problems.isEmpty, let name, let kind, let severity, let threshold else { return nil }
+            guard fields.problems.isEmpty, let name, let kind, let severity, let threshold else { return nil }
             return Rule(
                 name: name, description: description, runbookURL: runbook, kind: kind, metric: metric,
                 numerator: numerator, denominator: denominator, function: kind == .aggregate ? function : nil,
@@ -256,111 +245,37 @@ public enum RuleFile {
                 intervalSeconds: interval, labels: labels)
         }
 
-        mutating func forbid(_ values: [String: Node], _ fields: [String], for kind: String) {
-            for field in fields where values[field] != nil {
-                problem(field, "does not apply to \(kind) rules", at: values[field])
+        mutating func forbid(_ names: [String], for kind: String) {
+            for field in names where fields.has(field) {
+                fields.problem(field, "does not apply to \(kind) rules")
             }
         }
 
-        mutating func string(_ values: [String: Node], _ field: String, required: Bool = false) -> String? {
-            guard let node = values[field] else {
-                if required { problem(field, "is required") }
-                return nil
-            }
-            guard let scalar = node.scalar, node.null == nil else {
-                problem(field, "must be a string", at: node)
-                return nil
-            }
-            return scalar.string
-        }
-
-        mutating func choice<T: RawRepresentable & CaseIterable>(
-            _ values: [String: Node], _ field: String, required: Bool = false
-        ) -> T? where T.RawValue == String {
-            guard let text = string(values, field, required: required) else { return nil }
-            guard let value = T(rawValue: text) else {
-                problem(field, "must be one of \(T.allCases.map(\.rawValue).joined(separator: ", "))", at: values[field])
-                return nil
-            }
-            return value
-        }
-
-        mutating func number(_ values: [String: Node], _ field: String, required: Bool = false) -> Double? {
-            guard let node = values[field] else {
-                if required { problem(field, "is required") }
-                return nil
-            }
-            guard let scalar = node.scalar, let value = Double(scalar.string), value.isFinite else {
-                problem(field, "must be a number", at: node)
-                return nil
-            }
-            guard RuleLimits.threshold.contains(value) else {
-                problem(field, "must be between \(RuleLimits.threshold.lowerBound) and \(RuleLimits.threshold.upperBound)", at: node)
-                return nil
-            }
-            return value
-        }
-
-        mutating func integer(_ values: [String: Node], _ field: String, _ range: ClosedRange<Int>) -> Int? {
-            guard let node = values[field] else { return nil }
-            guard let scalar = node.scalar, let value = Int(scalar.string), range.contains(value) else {
-                problem(field, "must be a whole number from \(range.lowerBound) to \(range.upperBound)", at: node)
-                return nil
-            }
-            return value
-        }
-
-        mutating func duration(_ values: [String: Node], _ field: String, _ range: ClosedRange<Int>) -> Int? {
-            guard let node = values[field] else { return nil }
-            guard let scalar = node.scalar, let seconds = DurationText.parse(scalar.string), range.contains(seconds) else {
-                problem(field, "must be a duration from \(DurationText.format(range.lowerBound)) to \(DurationText.format(range.upperBound)), such as 30s, 15m, 4h or 1d", at: node)
-                return nil
-            }
-            return seconds
-        }
-
-        mutating func metricName(_ values: [String: Node], _ field: String) -> String? {
-            guard let name = string(values, field, required: true) else { return nil }
+        mutating func metricName(_ field: String) -> String? {
+            guard let name = fields.string(field, required: true, maxLength: MetricName.maxLength + 64) else { return nil }
             guard MetricName.isValid(name) else {
-                problem(field, "'\(name)' is not a valid metric name", at: values[field])
+                fields.problem(field, "'\(name.prefix(64))' is not a valid metric name")
                 return nil
             }
             return name
         }
 
-        mutating func metricList(_ values: [String: Node], _ field: String) -> [String] {
-            guard let node = values[field] else {
-                problem(field, "is required (a metric name or a list of them)")
+        mutating func metricList(_ field: String) -> [String] {
+            guard fields.has(field) else {
+                fields.problem(field, "is required (a metric name or a list of them)")
                 return []
             }
-            let items: [Node] = node.sequence.map(Array.init) ?? [node]
+            guard let items = fields.stringList(field, maxCount: 32, maxLength: MetricName.maxLength + 64) else { return [] }
             var names: [String] = []
             for item in items {
-                guard let name = item.scalar?.string, MetricName.isValid(name) else {
-                    problem(field, "'\(item.scalar?.string ?? "?")' is not a valid metric name", at: item)
+                guard MetricName.isValid(item) else {
+                    fields.problem(field, "'\(item.prefix(64))' is not a valid metric name")
                     continue
                 }
-                names.append(name)
+                names.append(item)
             }
-            if names.isEmpty && items.isEmpty { problem(field, "must name at least one metric", at: node) }
+            if items.isEmpty { fields.problem(field, "must name at least one metric") }
             return names
-        }
-
-        mutating func stringMap(_ values: [String: Node], _ field: String) -> [String: String] {
-            guard let node = values[field] else { return [:] }
-            guard let mapping = node.mapping else {
-                problem(field, "must be a mapping of names to strings", at: node)
-                return [:]
-            }
-            var labels: [String: String] = [:]
-            for (key, value) in mapping {
-                guard let k = key.string, let v = value.scalar?.string else {
-                    problem(field, "label values must be strings", at: value)
-                    continue
-                }
-                labels[k] = v
-            }
-            return labels
         }
     }
 }

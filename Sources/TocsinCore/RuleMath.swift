@@ -1,3 +1,5 @@
+import Foundation
+
 /// The value and sample count of one rule for one group at one moment, or
 /// no data.
 public struct RuleMeasurement: Sendable, Equatable, Codable {
@@ -20,11 +22,11 @@ public struct RuleMeasurement: Sendable, Equatable, Codable {
 public enum RuleMath {
     /// One stored event, reduced to what evaluation needs.
     public struct Point: Sendable, Equatable {
-        public var time: Double
+        public var time: Date
         public var name: String
         public var platform: String?
         public var value: Double
-        public init(time: Double, name: String, platform: String?, value: Double) {
+        public init(time: Date, name: String, platform: String?, value: Double) {
             self.time = time
             self.name = name
             self.platform = platform
@@ -39,11 +41,11 @@ public enum RuleMath {
     }
 
     /// Measures `rule` at time `now` over `points` (any order), per group.
-    public static func measure(_ rule: Rule, points: [Point], now: Double) -> [String: RuleMeasurement] {
+    public static func measure(_ rule: Rule, points: [Point], now: Date) -> [String: RuleMeasurement] {
         let names = Set(rule.metricNames)
         var groups: [String: [Point]] = [:]
         let lookback = rule.lastEvents != nil ? Double(rule.lookbackSeconds) : Double(rule.windowSeconds ?? 0)
-        for point in points where names.contains(point.name) && point.time < now && point.time >= now - lookback {
+        for point in points where names.contains(point.name) && point.time < now && point.time >= now.addingTimeInterval(-lookback) {
             groups[groupKey(point.platform, rule.groupBy), default: []].append(point)
         }
         return groups.mapValues { measure(rule, group: $0) }
@@ -107,5 +109,31 @@ extension RuleMath {
     /// count rules (no events is a count of 0), no data otherwise.
     public static func empty(_ rule: Rule) -> RuleMeasurement {
         rule.kind == .count ? RuleMeasurement(value: 0, samples: 0) : .noData
+    }
+}
+
+/// What one evaluation found for one group of a rule.
+public struct GroupResult: Sendable, Equatable, Codable {
+    public var rule: String
+    public var groupKey: String?
+    public var value: Double?
+    public var samples: Int
+    public var outcome: EvaluationOutcome
+    /// The transition the evaluation made, if any.
+    public var transition: AlertTransition.Kind?
+
+    public init(rule: String, groupKey: String?, value: Double?, samples: Int, outcome: EvaluationOutcome,
+                transition: AlertTransition.Kind? = nil) {
+        self.rule = rule
+        self.groupKey = groupKey
+        self.value = value
+        self.samples = samples
+        self.outcome = outcome
+        self.transition = transition
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case rule, value, samples, outcome, transition
+        case groupKey = "group_key"
     }
 }

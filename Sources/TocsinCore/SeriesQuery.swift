@@ -15,6 +15,8 @@ public struct SeriesQuery: Sendable, Equatable {
 
     public static let buckets: [String: Int] = ["1m": 60, "5m": 300, "1h": 3600, "1d": 86_400]
     public static let maxPoints = 2_000
+    /// Names in one of `name`, `numerator`, `denominator`.
+    public static let maxNames = 32
 
     public init(names: [String], platform: String?, aggregation: Aggregation, bucketSeconds: Int, perPlatform: Bool = true) {
         self.names = names
@@ -38,6 +40,10 @@ public struct SeriesQuery: Sendable, Equatable {
                 return []
             }
             let list = text.split(separator: ",", omittingEmptySubsequences: false).map(String.init)
+            guard list.count <= maxNames else {
+                issues.append(ValidationIssue(field: field, reason: "at most \(maxNames) metric names"))
+                return []
+            }
             for item in list where !MetricName.isValid(item) {
                 issues.append(ValidationIssue(field: field, reason: "'\(item.prefix(64))' is not a valid metric name"))
             }

@@ -1,3 +1,5 @@
+import Foundation
+
 /// A silence: notifications of matching alerts are held between `startsAt`
 /// and `endsAt`. Every matcher that is set must match.
 public struct Silence: Sendable, Equatable {
@@ -6,14 +8,14 @@ public struct Silence: Sendable, Equatable {
     public var platform: String?
     public var severity: Rule.Severity?
     public var labels: [String: String]
-    public var startsAt: Double
-    public var endsAt: Double
+    public var startsAt: Date
+    public var endsAt: Date
     public var comment: String
     public var createdBy: String
     public var deleted: Bool
 
     public init(id: Int, rule: String?, platform: String?, severity: Rule.Severity?, labels: [String: String],
-                startsAt: Double, endsAt: Double, comment: String, createdBy: String, deleted: Bool = false) {
+                startsAt: Date, endsAt: Date, comment: String, createdBy: String, deleted: Bool = false) {
         self.id = id
         self.rule = rule
         self.platform = platform
@@ -26,7 +28,7 @@ public struct Silence: Sendable, Equatable {
         self.deleted = deleted
     }
 
-    public func isActive(at now: Double) -> Bool { !deleted && startsAt <= now && now < endsAt }
+    public func isActive(at now: Date) -> Bool { !deleted && startsAt <= now && now < endsAt }
 
     public func matches(_ alert: Alert) -> Bool {
         if let rule, rule != alert.rule { return false }

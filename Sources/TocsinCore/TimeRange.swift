@@ -1,14 +1,16 @@
-/// A half-open time range [since, until) in Unix seconds.
-public struct TimeRange: Sendable, Equatable {
-    public var since: Double
-    public var until: Double
+import Foundation
 
-    public init(since: Double, until: Double) {
+/// A half-open time range [since, until).
+public struct TimeRange: Sendable, Equatable {
+    public var since: Date
+    public var until: Date
+
+    public init(since: Date, until: Date) {
         self.since = since
         self.until = until
     }
 
-    public var seconds: Double { until - since }
+    public var seconds: Double { until.timeIntervalSince(since) }
 
     /// The named windows of the dashboard and API.
     public static let windows: [String: Double] = ["15m": 900, "1h": 3600, "24h": 86_400, "7d": 604_800]
@@ -16,7 +18,7 @@ public struct TimeRange: Sendable, Equatable {
     /// Parses `window` (15m, 1h, 24h, 7d) or `since`/`until` (RFC 3339;
     /// `until` defaults to now). Both forms together are refused.
     public static func parse(
-        window: String?, since: String?, until: String?, now: Double, defaultWindow: String = "24h",
+        window: String?, since: String?, until: String?, now: Date, defaultWindow: String = "24h",
         maxSeconds: Double = 400 * 86_400
     ) throws(ValidationFailure) -> TimeRange {
         if window != nil, since != nil || until != nil {
@@ -37,7 +39,7 @@ public struct TimeRange: Sendable, Equatable {
             if let start, let end {
                 if start >= end {
                     issues.append(ValidationIssue(field: "since", reason: "must be before until"))
-                } else if end - start > maxSeconds {
+                } else if end.timeIntervalSince(start) > maxSeconds {
                     issues.append(ValidationIssue(field: "since", reason: "the range is longer than \(Int(maxSeconds / 86_400)) days"))
                 }
             }
@@ -48,7 +50,7 @@ public struct TimeRange: Sendable, Equatable {
         guard let seconds = windows[name] else {
             throw ValidationFailure([ValidationIssue(field: "window", reason: "must be one of 15m, 1h, 24h, 7d")])
         }
-        return TimeRange(since: now - seconds, until: now)
+        return TimeRange(since: now.addingTimeInterval(-seconds), until: now)
     }
 }
 

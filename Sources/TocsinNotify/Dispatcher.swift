@@ -1,8 +1,10 @@
 import Foundation
 import Logging
-import PostgresClient
+import Metrics
 import ServiceLifecycle
+import Synchronization
 import TocsinCore
+import TocsinEngine
 import TocsinStore
 
 /// Delivers the outbox. Every worker runs one; they share the work through
@@ -10,11 +12,18 @@ import TocsinStore
 /// sent outside any transaction, then marked. A dispatcher that dies after
 /// claiming leaves the lease to expire and another one sends the row.
 ///
-/// Delivery is at least once: a dispatcher killed after the receiver got the
-/// message but before marking it sent leaves a row that is sent again after
-/// its lease. Receivers can drop that repeat: webhooks by `Idempotency-Key`
-/// (the notification id); PagerDuty folds a repeated trigger into the
-/// alert's incident by its `dedup_key`.
+/// The channels come from the applied configuration; a dispatcher claims
+/// only rows of the channels whose secrets it can resolve here.
+///
+/// Delivery is at least once, and the one window for a repeat is narrow:
+/// the lease is longer than the transport's total timeout plus a margin,
+/// the dispatcher checks it still holds the lease right before sending, and
+/// only the lease holder can mark a row sent. What remains: a dispatcher
+/// killed (or cut off from the database) after the receiver got the
+/// message but before its mark-sent committed; the lease expires and
+/// another dispatcher sends the row again. Receivers can drop that repeat:
+/// webhooks by `Idempotency-Key` (the notification id); PagerDuty folds a
+/// repeated trigger into the alert's incident by its `dedup_key`.
 public final class Dispatcher: Service, Sendable, CustomStringConvertible {
     public var description: String { "Dispatcher" }
     public struct Settings: Sendable {
@@ -26,21 +35,38 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         public init() {}
     }
 
+    public struct LeaseTooShort: Error, CustomStringConvertible {
+        public var leaseSeconds: Double
+        public var minimum: Double
+        public var description: String {
+            "NOTIFY_LEASE_SECONDS must be at least \(Int(minimum.rounded(.up))) (the transport's total timeout plus a 10 s margin), got \(Int(leaseSeconds))"
+        }
+    }
+
+    /// The seconds a lease must outlast a send by.
+    static let leaseMargin = 10.0
+
     let store: Store
-    let config: NotifyConfig
+    let resolver: SecretResolver
     let sender: Sender
-    let listener: PostgresListener?
+    let events: DatabaseEvents?
     let owner: String
     let settings: Settings
     let logger: Logger
     private let wakeup = Wakeup()
+    private let reported = Mutex<Set<String>>([])
 
-    public init(store: Store, config: NotifyConfig, sender: Sender, listener: PostgresListener?, owner: String,
-                settings: Settings, logger: Logger) {
+    /// What the dispatcher needs the process's database events to carry.
+    public static let topics: Set<DatabaseEvents.Topic> = [.outbox]
+
+    public init(store: Store, resolver: SecretResolver, sender: Sender, events: DatabaseEvents?, owner: String,
+                settings: Settings, logger: Logger) throws {
+        let minimum = Double(sender.transport.totalTimeoutMs) / 1000 + Self.leaseMargin
+        guard settings.leaseSeconds >= minimum else { throw LeaseTooShort(leaseSeconds: settings.leaseSeconds, minimum: minimum) }
         self.store = store
-        self.config = config
+        self.resolver = resolver
         self.sender = sender
-        self.listener = listener
+        self.events = events
         self.owner = owner
         self.settings = settings
         var logger = logger
@@ -53,14 +79,10 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
     public func run() async throws {
         await withGracefulShutdownHandler {
             await withTaskGroup(of: Void.self) { group in
-                if let listener = self.listener {
+                if let events = self.events {
                     group.addTask {
-                        for await event in listener.events() {
-                            switch event {
-                            case .listening: self.wakeup.signal()
-                            case .notification(let n) where n.channel == NotificationStore.channel: self.wakeup.signal()
-                            case .notification: break
-                            }
+                        for await event in events.subscribe() {
+                            if event == .connected || event == .outboxDue { self.wakeup.signal() }
                             if Task.isCancelled { break }
                         }
                     }
@@ -80,8 +102,8 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
     private func housekeeping() async {
         while !stopping {
             do {
-                let repeats = try await store.notifications.queueRepeats(config: config)
-                let (released, dropped) = try await store.notifications.releaseSilenced()
+                let repeats = try await store.outbox.queueRepeats()
+                let (released, dropped) = try await store.outbox.releaseSilenced()
                 if repeats + released > 0 { wakeup.signal() }
                 if released + dropped > 0 {
                     logger.info("silenced notifications released", metadata: ["released": "\(released)", "dropped": "\(dropped)"])
@@ -93,26 +115,35 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         }
     }
 
+    /// The channels this process can deliver to now; the ones it cannot
+    /// are logged once each.
+    private func channels() async throws -> [String: ResolvedChannel] {
+        let config = try await store.config.activeNotify().config
+        let (channels, unresolved) = resolver.deliverable(config)
+        for problem in unresolved where reported.withLock({ $0.insert(problem.description).inserted }) {
+            logger.warning("a channel's secret is not available here; this worker does not deliver to it",
+                           metadata: ["problem": .string(problem.description)])
+        }
+        return channels
+    }
+
     private func deliverLoop() async {
         while !stopping {
             do {
-                let claimed = try await store.notifications.claim(owner: owner, limit: settings.concurrency,
-                                                                  leaseSeconds: settings.leaseSeconds)
+                let channels = try await channels()
+                let claimed = channels.isEmpty ? [] : try await store.outbox.claim(
+                    owner: owner, channels: channels.keys.sorted(), limit: settings.concurrency, leaseSeconds: settings.leaseSeconds)
                 if !claimed.isEmpty {
-                    let silences = try await store.silences.list(includeExpired: false)
+                    let silences = try await store.silences.active()
                     await withTaskGroup(of: Void.self) { group in
                         for notification in claimed {
-                            group.addTask { await self.deliver(notification, silences: silences) }
+                            group.addTask { await self.deliver(notification, channel: channels[notification.channel], silences: silences) }
                         }
                     }
                     continue
                 }
-                let wait = try await store.pool.query(
-                    """
-                    SELECT least(1, greatest(0, extract(epoch FROM min(next_attempt_at) - now())))::float8 AS wait
-                    FROM notifications WHERE status = 'pending'
-                    """)[0].decode("wait", as: Double?.self) ?? 1
-                await wakeup.wait(timeout: .milliseconds(Int(wait * 1000) + 5))
+                let wait = try await store.outbox.secondsUntilNextDue() ?? 1
+                await wakeup.wait(timeout: .milliseconds(Int(min(1, max(0, wait)) * 1000) + 5))
             } catch {
                 logger.warning("notification dispatch failed; retrying", metadata: ["error": "\(error)"])
                 await wakeup.wait(timeout: .seconds(1))
@@ -120,8 +151,8 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         }
     }
 
-    private func deliver(_ notification: ClaimedNotification, silences: [Silence]) async {
-        let alert = notification.content.alert
+    private func deliver(_ notification: ClaimedNotification, channel: ResolvedChannel?, silences: [Silence]) async {
+        let alert = notification.payload.alert
         var metadata: Logger.Metadata = [
             "notification.id": "\(notification.id)", "alert.id": "\(alert.id)", "rule": .string(alert.rule),
             "channel": .string(notification.channel), "attempt": "\(notification.attempts)",
@@ -130,56 +161,81 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
             if let pause = settings.pauseAfterClaim { try await Task.sleep(for: pause) }
             let now = store.clock.now()
             if let silence = silences.first(where: { $0.isActive(at: now) && $0.matches(alert) }) {
-                try await store.notifications.hold(id: notification.id, owner: owner, silenceID: silence.id)
-                Telemetry.notificationAttempt(channel: notification.channel, outcome: "silenced")
+                try await store.outbox.hold(id: notification.id, owner: owner, silenceID: silence.id)
+                DeliveryMetrics.attempt(channel: notification.channel, outcome: "silenced")
                 return
             }
-            guard let channel = config.channel(named: notification.channel) else {
-                try await store.notifications.markFailed(id: notification.id, owner: owner,
-                                                         error: "channel \(notification.channel) is no longer configured",
-                                                         statusCode: nil, retryIn: nil)
+            guard let channel else {
+                try await store.outbox.markFailed(id: notification.id, owner: owner,
+                                                  error: "channel \(notification.channel) is no longer configured",
+                                                  statusCode: nil, retryIn: nil)
                 return
             }
-            if let wait = try await store.notifications.takeToken(destination: "channel:" + channel.name,
-                                                                  rate: channel.ratePerSecond, burst: channel.burst) {
-                try await store.notifications.postpone(id: notification.id, owner: owner, seconds: wait)
-                Telemetry.notificationAttempt(channel: channel.name, outcome: "rate_limited")
+            if let wait = try await store.outbox.takeToken(destination: "channel:" + channel.name,
+                                                           rate: channel.ratePerSecond, burst: channel.burst) {
+                try await store.outbox.postpone(id: notification.id, owner: owner, seconds: wait)
+                DeliveryMetrics.attempt(channel: channel.name, outcome: "rate_limited")
                 return
             }
-            let outcome = await sender.send(notification.content, to: channel)
+            // The lease must outlast the send; a dispatcher that lost it (a
+            // long pause) leaves the row to whoever holds it now.
+            let margin = Double(sender.transport.totalTimeoutMs) / 1000 + 1
+            guard try await store.outbox.holdsLease(id: notification.id, owner: owner, margin: margin) else {
+                logger.warning("lease lost before sending; the row is left to its new holder", metadata: metadata)
+                return
+            }
+            let outcome = await sender.send(notification.payload, id: notification.id, to: channel)
             metadata["http.status"] = outcome.statusCode.map { "\($0)" } ?? "none"
-            switch outcome.verdict {
-            case .delivered:
-                try await shielded { [store] in try await store.notifications.markSent(id: notification.id, statusCode: outcome.statusCode) }
-                Telemetry.notificationAttempt(channel: channel.name, outcome: "sent")
-                logger.info("notification sent", metadata: metadata)
-            case .retry(let requested):
-                let delay = settings.retry.delay(afterAttempt: notification.attempts, requested: requested)
-                try await shielded { [store, owner] in
-                    try await store.notifications.markFailed(id: notification.id, owner: owner, error: outcome.error ?? "failed",
-                                                             statusCode: outcome.statusCode, retryIn: delay)
-                }
-                metadata["error"] = .string(outcome.error ?? "failed")
-                Telemetry.notificationAttempt(channel: channel.name, outcome: delay == nil ? "dead" : "retry")
-                if let delay {
-                    metadata["retry_in_s"] = .string(String(format: "%.1f", delay))
-                    logger.warning("notification failed; will retry", metadata: metadata)
-                } else {
-                    logger.error("notification dead after its last attempt", metadata: metadata)
-                }
-            case .fail:
-                try await shielded { [store, owner] in
-                    try await store.notifications.markFailed(id: notification.id, owner: owner, error: outcome.error ?? "failed",
-                                                             statusCode: outcome.statusCode, retryIn: nil)
-                }
-                metadata["error"] = .string(outcome.error ?? "failed")
-                Telemetry.notificationAttempt(channel: channel.name, outcome: "dead")
-                logger.error("notification refused by the receiver; not retried", metadata: metadata)
-            }
+            try await record(outcome, notification, channel: channel.name, metadata: &metadata)
         } catch {
             // The lease runs out and the row is claimed again.
             metadata["error"] = "\(error)"
             logger.warning("notification outcome not recorded; the lease will expire and it is retried", metadata: metadata)
         }
+    }
+
+    private func record(_ outcome: Sender.Outcome, _ notification: ClaimedNotification, channel: String,
+                        metadata: inout Logger.Metadata) async throws {
+        let store = self.store, owner = self.owner, id = notification.id
+        switch outcome.verdict {
+        case .delivered:
+            let marked = try await shielded { try await store.outbox.markSent(id: id, owner: owner, statusCode: outcome.statusCode) }
+            DeliveryMetrics.attempt(channel: channel, outcome: "sent")
+            if marked {
+                logger.info("notification sent", metadata: metadata)
+            } else {
+                logger.warning("notification sent after its lease was lost; it may be sent again", metadata: metadata)
+            }
+        case .retry(let requested):
+            let delay = settings.retry.delay(afterAttempt: notification.attempts, requested: requested)
+            try await shielded {
+                try await store.outbox.markFailed(id: id, owner: owner, error: outcome.error ?? "failed",
+                                                  statusCode: outcome.statusCode, retryIn: delay)
+            }
+            metadata["error"] = .string(outcome.error ?? "failed")
+            DeliveryMetrics.attempt(channel: channel, outcome: delay == nil ? "dead" : "retry")
+            if let delay {
+                metadata["retry_in_s"] = .string(String(format: "%.1f", delay))
+                logger.warning("notification failed; will retry", metadata: metadata)
+            } else {
+                logger.error("notification dead after its last attempt", metadata: metadata)
+            }
+        case .fail:
+            try await shielded {
+                try await store.outbox.markFailed(id: id, owner: owner, error: outcome.error ?? "failed",
+                                                  statusCode: outcome.statusCode, retryIn: nil)
+            }
+            metadata["error"] = .string(outcome.error ?? "failed")
+            DeliveryMetrics.attempt(channel: channel, outcome: "dead")
+            logger.error("notification refused by the receiver; not retried", metadata: metadata)
+        }
+    }
+}
+
+/// Delivery metrics, through swift-metrics.
+enum DeliveryMetrics {
+    /// sent, retry, dead, rate_limited, silenced.
+    static func attempt(channel: String, outcome: String) {
+        Counter(label: "tocsin_notification_attempts_total", dimensions: [("channel", channel), ("outcome", outcome)]).increment()
     }
 }

@@ -1,6 +1,6 @@
 import Foundation
 import TocsinCore
-import TocsinStore
+import TocsinCrypto
 
 /// Sends one notification to one channel and says how it went.
 public struct Sender: Sendable {
@@ -19,30 +19,29 @@ public struct Sender: Sendable {
         self.publicURL = publicURL
     }
 
-    public func send(_ content: NotificationContent, to channel: NotifyConfig.Channel) async -> Outcome {
-        let now = Date().timeIntervalSince1970
+    public func send(_ payload: NotificationPayload, id: Int, to channel: ResolvedChannel) async -> Outcome {
+        let now = Date()
+        let text = MessageText(payload: payload, notificationID: id, publicURL: publicURL)
         do {
             switch channel.kind {
             case .slack:
-                let body = NotificationMessages.slack(content, publicURL: publicURL, now: now)
-                return try await post(channel.url, body: body, headers: ["Content-Type: application/json"])
+                return try await post(channel.url, body: SlackMessage.body(text, now: now), headers: ["Content-Type: application/json"])
             case .webhook:
-                let body = NotificationMessages.webhook(content, publicURL: publicURL, now: now)
-                var headers = ["Content-Type: application/json", "Idempotency-Key: \(content.notificationID)",
-                               "User-Agent: tocsin"]
+                let body = WebhookMessage.body(text, now: now)
+                var headers = ["Content-Type: application/json", "Idempotency-Key: \(id)", "User-Agent: tocsin"]
                 if let secret = channel.secret {
-                    headers.append("X-Tocsin-Signature: " + Self.signature(body: body, secret: secret, timestamp: Int(now)))
+                    headers.append("X-Tocsin-Signature: " + Self.signature(body: body, secret: secret,
+                                                                           timestamp: Int(now.timeIntervalSince1970)))
                 }
                 return try await post(channel.url, body: body, headers: headers)
             case .pagerduty:
                 guard let key = channel.routingKey else {
                     return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) has no routing key")
                 }
-                let body = NotificationMessages.pagerDuty(content, routingKey: key, publicURL: publicURL)
-                return try await post(channel.url ?? NotifyConfig.Channel.pagerDutyURL, body: body,
-                                      headers: ["Content-Type: application/json"])
+                return try await post(channel.url ?? NotifyConfig.Channel.pagerDutyURL,
+                                      body: PagerDutyMessage.body(text, routingKey: key), headers: ["Content-Type: application/json"])
             case .email:
-                return try await mail(content, channel: channel, now: now)
+                return try await mail(text, channel: channel, now: now)
             }
         } catch {
             return Outcome(verdict: .retry(after: nil), statusCode: nil, error: "sender unavailable: \(error)")
@@ -60,7 +59,7 @@ public struct Sender: Sendable {
         guard let url else { return Outcome(verdict: .fail, statusCode: nil, error: "channel has no URL") }
         let result = try await transport.post(url: url, headers: headers, body: body)
         let verdict = RetryPolicy.classify(status: result.status, transportFailed: result.transportError != nil,
-                                           retryAfter: result.retryAfter, now: Date().timeIntervalSince1970)
+                                           retryAfter: result.retryAfter, now: Date())
         var error: String?
         if let transportError = result.transportError {
             error = transportError
@@ -70,12 +69,12 @@ public struct Sender: Sendable {
         return Outcome(verdict: verdict, statusCode: result.status == 0 ? nil : result.status, error: error)
     }
 
-    private func mail(_ content: NotificationContent, channel: NotifyConfig.Channel, now: Double) async throws -> Outcome {
+    private func mail(_ text: MessageText, channel: ResolvedChannel, now: Date) async throws -> Outcome {
         guard let url = channel.smtpURL, let from = channel.from, !channel.to.isEmpty else {
             return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) is missing smtp_url, from or to")
         }
-        let message = NotificationMessages.emailMessage(content, from: from, to: channel.to, publicURL: publicURL, now: now,
-                                                        boundary: "tocsin-" + Crypto.hex(Crypto.randomBytes(8)))
+        let message = EmailMessage.message(text, from: from, to: channel.to, now: now,
+                                           boundary: "tocsin-" + Crypto.hex(Crypto.randomBytes(8)))
         let startTLS = switch channel.startTLS {
         case .off: 0
         case .opportunistic: 1

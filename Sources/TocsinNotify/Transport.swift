@@ -4,7 +4,10 @@ import NIOPosix
 
 /// HTTP and SMTP through libcurl, on a thread pool of their own (curl's
 /// easy interface blocks). Every call has a 5 s connect timeout and a 15 s
-/// total timeout unless told otherwise.
+/// total timeout unless told otherwise. HTTP connections are kept alive and
+/// reused per destination (a curl share of the connection, DNS and TLS
+/// session caches), so a burst of messages to Slack opens one connection,
+/// not one per message.
 public final class Transport: Sendable {
     public struct HTTPResult: Sendable, Equatable {
         /// 0 when no response arrived.
@@ -14,6 +17,8 @@ public final class Transport: Sendable {
         public var transportError: String?
         public var retryAfter: String?
         public var body: String
+        /// The request went over a connection kept from an earlier one.
+        public var reusedConnection = false
     }
 
     public struct MailResult: Sendable, Equatable {
@@ -24,6 +29,14 @@ public final class Transport: Sendable {
     public let connectTimeoutMs: Int
     public let totalTimeoutMs: Int
     private let threads: NIOThreadPool
+    private let share: Share
+
+    /// The curl share, freed with the transport.
+    final class Share: @unchecked Sendable {
+        let handle: OpaquePointer?
+        init() { handle = tocsin_curl_share_new() }
+        deinit { tocsin_curl_share_free(handle) }
+    }
 
     public init(threads: Int = 8, connectTimeoutMs: Int = 5_000, totalTimeoutMs: Int = 15_000) {
         _ = Self.initialised
@@ -31,7 +44,12 @@ public final class Transport: Sendable {
         self.totalTimeoutMs = totalTimeoutMs
         self.threads = NIOThreadPool(numberOfThreads: threads)
         self.threads.start()
+        self.share = Share()
     }
+
+    /// The time a message may take in all: the dispatcher's lease must be
+    /// longer than this.
+    public var totalTimeout: Duration { .milliseconds(totalTimeoutMs) }
 
     private static let initialised: Bool = {
         tocsin_curl_global_init() == 0
@@ -42,14 +60,15 @@ public final class Transport: Sendable {
     }
 
     public func post(url: String, headers: [String], body: Data) async throws -> HTTPResult {
-        let connect = connectTimeoutMs, total = totalTimeoutMs
+        let connect = connectTimeoutMs, total = totalTimeoutMs, share = self.share
         return try await threads.runIfActive {
-            Self.perform(method: "POST", url: url, headers: headers, body: body, connectTimeoutMs: connect, totalTimeoutMs: total)
+            Self.perform(method: "POST", url: url, headers: headers, body: body, connectTimeoutMs: connect, totalTimeoutMs: total,
+                         share: share)
         }
     }
 
     static func perform(method: String, url: String, headers: [String], body: Data, connectTimeoutMs: Int,
-                        totalTimeoutMs: Int) -> HTTPResult {
+                        totalTimeoutMs: Int, share: Share?) -> HTTPResult {
         let cHeaders = headers.map { strdup($0) }
         defer { cHeaders.forEach { free($0) } }
         var response = tocsin_http_response()
@@ -60,7 +79,8 @@ public final class Transport: Sendable {
                         var request = tocsin_http_request(
                             method: cMethod, url: cURL, headers: headerPointers.baseAddress, header_count: headerPointers.count,
                             body: raw.baseAddress?.assumingMemoryBound(to: CChar.self), body_length: raw.count,
-                            connect_timeout_ms: connectTimeoutMs, total_timeout_ms: totalTimeoutMs, max_response_bytes: 65_536)
+                            connect_timeout_ms: connectTimeoutMs, total_timeout_ms: totalTimeoutMs, max_response_bytes: 65_536,
+                            share: share?.handle, collect_headers: 0, on_body: nil, on_body_context: nil)
                         tocsin_http_perform(&request, &response)
                     }
                 }
@@ -71,7 +91,7 @@ public final class Transport: Sendable {
         let retryAfter = withUnsafeBytes(of: response.retry_after) { Self.string($0) }
         let bodyText = response.body.map { String(cString: $0) } ?? ""
         return HTTPResult(status: Int(response.status), transportError: error.map(Self.scrub),
-                          retryAfter: retryAfter.isEmpty ? nil : retryAfter, body: bodyText)
+                          retryAfter: retryAfter.isEmpty ? nil : retryAfter, body: bodyText, reusedConnection: response.reused == 1)
     }
 
     public func sendMail(url: String, username: String?, password: String?, from: String, to: [String], message: String,

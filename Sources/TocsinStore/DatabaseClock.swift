@@ -19,20 +19,18 @@ public final class DatabaseClock: Sendable, Service, CustomStringConvertible {
         self.logger = logger
     }
 
-    /// Database now, in Unix seconds.
-    public func now() -> Double {
-        Date().timeIntervalSince1970 + offset.withLock { $0 }
+    /// The database's now.
+    public func now() -> Date {
+        Date().addingTimeInterval(offset.withLock { $0 })
     }
-
-    public func nowDate() -> Date { Date(timeIntervalSince1970: now()) }
 
     /// Measures the offset once.
     public func sync() async throws {
         let before = Date().timeIntervalSince1970
-        let rows = try await pool.query("SELECT extract(epoch FROM clock_timestamp())::float8 AS now")
+        let rows = try await pool.query("SELECT clock_timestamp() AS now")
         let after = Date().timeIntervalSince1970
-        let database: Double = try rows[0].decode("now")
-        let measured = database - (before + after) / 2
+        let database: Date = try rows[0].decode("now")
+        let measured = database.timeIntervalSince1970 - (before + after) / 2
         offset.withLock { $0 = measured }
     }
 
@@ -48,11 +46,4 @@ public final class DatabaseClock: Sendable, Service, CustomStringConvertible {
             }
         }
     }
-}
-
-/// Runs `operation` to completion even if the calling task is cancelled:
-/// for the write that finishes something already done elsewhere (marking a
-/// delivered notification sent), where skipping it would cause a repeat.
-public func shielded<T: Sendable>(_ operation: @escaping @Sendable () async throws -> T) async throws -> T {
-    try await Task { try await operation() }.value
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresClient
+import TocsinCrypto
 
 /// One forward-only migration file: `NNNN_name.sql`.
 public struct Migration: Sendable, Equatable {
@@ -87,7 +88,7 @@ public struct Migrator: Sendable {
         )
         """
 
-    public func status(pool: PostgresPool) async throws -> MigrationStatus {
+    func status(pool: PostgresPool) async throws -> MigrationStatus {
         let recorded = try await pool.withConnection { connection -> [Int: (String, String)] in
             let exists = try connection.query("SELECT to_regclass('schema_migrations') IS NOT NULL AS present")
             guard try exists[0].decode("present", as: Bool.self) else { return [:] }
@@ -113,7 +114,7 @@ public struct Migrator: Sendable {
 
     /// Applies pending migrations; returns the files this call applied.
     @discardableResult
-    public func migrate(pool: PostgresPool, logger: Logger) async throws -> [String] {
+    func migrate(pool: PostgresPool, logger: Logger) async throws -> [String] {
         let before = try await status(pool: pool)
         if let changed = before.changed.first {
             throw MigrationError(Self.changedMessage(changed))
@@ -124,7 +125,7 @@ public struct Migrator: Sendable {
                 try connection.advisoryTransactionLock(namespace: LockNamespace.migrations, id: 0)
                 try connection.execute(script: Self.createTable)
                 let rows = try connection.query(
-                    "SELECT checksum FROM schema_migrations WHERE version = $1", [migration.version])
+                    "SELECT checksum FROM schema_migrations WHERE version = \(migration.version)")
                 if let row = rows.first {
                     guard try row.decode("checksum", as: String.self) == migration.checksum else {
                         throw MigrationError(Self.changedMessage(migration.fileName))
@@ -140,8 +141,10 @@ public struct Migrator: Sendable {
                 let elapsed = ContinuousClock.now - started
                 let ms = Int(elapsed.components.seconds * 1000 + elapsed.components.attoseconds / 1_000_000_000_000_000)
                 try connection.query(
-                    "INSERT INTO schema_migrations (version, file_name, checksum, duration_ms) VALUES ($1, $2, $3, $4)",
-                    [migration.version, migration.fileName, migration.checksum, ms])
+                    """
+                    INSERT INTO schema_migrations (version, file_name, checksum, duration_ms)
+                    VALUES (\(migration.version), \(migration.fileName), \(migration.checksum), \(ms))
+                    """)
                 return true
             }
             if didApply {

@@ -9,21 +9,6 @@ struct Keys: AsyncParsableCommand {
         subcommands: [Create.self, List.self, Revoke.self]
     )
 
-    /// Opens the store for a one-shot command and closes it afterwards.
-    static func withStore(_ global: GlobalOptions, _ body: (Store) async throws -> Void) async throws {
-        var config = try global.configuration()
-        config.databasePoolSize = 1
-        let logger = LoggingSetup.bootstrap(config)
-        let store = try await openStore(config: config, logger: logger, migrate: false)
-        do {
-            try await body(store)
-            await store.pool.close()
-        } catch {
-            await store.pool.close()
-            throw error
-        }
-    }
-
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create a key. The key is printed once, alone on the last line of stdout; only its hash is stored.")
@@ -42,8 +27,8 @@ struct Keys: AsyncParsableCommand {
         func run() async throws {
             try await runCommand {
                 let scopes = try Scope.parseList(scope)
-                try ApiKeyStore.validate(name: name)
-                try await Keys.withStore(global) { store in
+                try APIKeyRepository.validate(name: name)
+                try await withOneShotStore(global) { store in
                     let (key, record) = try await store.apiKeys.create(name: name, scopes: scopes)
                     print("created key '\(record.name)' with scopes \(record.scopes.map(\.rawValue).joined(separator: ",")); store it now, it is not shown again:")
                     print(key)
@@ -59,7 +44,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await runCommand {
-                try await Keys.withStore(global) { store in
+                try await withOneShotStore(global) { store in
                     let records = try await store.apiKeys.list()
                     let rows = [["NAME", "SCOPES", "CREATED", "LAST USED", "STATUS"]] + records.map { record in
                         [
@@ -70,11 +55,7 @@ struct Keys: AsyncParsableCommand {
                             record.revokedAt.map { "revoked " + Self.format($0) } ?? "active",
                         ]
                     }
-                    let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
-                    for row in rows {
-                        print(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-                            .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-                    }
+                    print(TextTable.render(rows))
                 }
             }
         }
@@ -96,7 +77,7 @@ struct Keys: AsyncParsableCommand {
 
         func run() async throws {
             try await runCommand {
-                try await Keys.withStore(global) { store in
+                try await withOneShotStore(global) { store in
                     try await store.apiKeys.revoke(name: name)
                     print("revoked key '\(name)'")
                 }

@@ -1,20 +1,18 @@
 import ArgumentParser
 import Foundation
 import TocsinCore
+import TocsinEngine
 import TocsinStore
 
 struct Rules: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "rules",
-        abstract: "Check rule files and backtest rules against stored events.",
-        subcommands: [Check.self, BacktestCommand.self]
+        abstract: "Check and apply rule files, see their history, backtest rules against stored events.",
+        subcommands: [Check.self, Apply.self, History.self, BacktestCommand.self]
     )
 
-    static func read(_ path: String, intervalSeconds: Int) throws -> RuleFile.Result {
-        guard let data = FileManager.default.contents(atPath: path) else {
-            throw CLIError("cannot read \(path)")
-        }
-        return RuleFile.parse(yaml: String(decoding: data, as: UTF8.self), defaultIntervalSeconds: intervalSeconds)
+    static func interval() throws -> Int {
+        try Configuration.fromEnvironment(ProcessInfo.processInfo.environment).alertCheckIntervalSeconds
     }
 
     struct Check: AsyncParsableCommand {
@@ -26,13 +24,58 @@ struct Rules: AsyncParsableCommand {
 
         func run() async throws {
             try await runCommand {
-                let interval = try Configuration.fromEnvironment(ProcessInfo.processInfo.environment).alertCheckIntervalSeconds
-                let result = try Rules.read(file, intervalSeconds: interval)
+                let result = RuleFile.parse(yaml: try ConfigFiles.read(file), defaultIntervalSeconds: try Rules.interval())
                 if result.problems.isEmpty {
                     print("\(file): \(result.rules.count) rule(s) OK: \(result.rules.map(\.name).joined(separator: ", "))")
                     return
                 }
                 try reportProblems(result.problems, in: file)
+            }
+        }
+    }
+
+    struct Apply: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Validate a rules file and apply it: the database's rules become the file's, as a new version.",
+            discussion: """
+                Rules not in the file are disabled (never deleted: their alerts keep them). Nothing changes \
+                when the file is invalid, and no version is made when it changes nothing. Workers pick the \
+                new rules up at their next scheduling round.
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Argument(help: "The rules file (YAML).")
+        var file: String
+
+        @Option(name: .customLong("by"), help: "Who applies it, for the history (default: user@host).")
+        var by: String?
+
+        func run() async throws {
+            try await runCommand {
+                let rules = try ConfigFiles.rules(file, intervalSeconds: try Rules.interval())
+                try await withOneShotStore(global) { store in
+                    let outcome = try await store.rules.apply(rules, appliedBy: by ?? ConfigFiles.defaultActor, source: file)
+                    ConfigFiles.report(outcome, what: "\(file): \(rules.count) rule(s)")
+                }
+            }
+        }
+    }
+
+    struct History: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(abstract: "List the applied versions of the rules: who, when, what changed.")
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .customLong("limit"), help: "How many versions, newest first (default 20).")
+        var limit: Int = 20
+
+        func run() async throws {
+            try await runCommand {
+                guard (1...1000).contains(limit) else { throw CLIError("--limit must be from 1 to 1000") }
+                try await withOneShotStore(global) { store in
+                    printHistory(try await store.config.versions(.rules, limit: limit))
+                }
             }
         }
     }
@@ -58,50 +101,37 @@ struct Rules: AsyncParsableCommand {
 
         func run() async throws {
             try await runCommand {
-                var config = try global.configuration()
-                let result = try Rules.read(file, intervalSeconds: config.alertCheckIntervalSeconds)
-                if let first = result.problems.first {
-                    throw CLIError("invalid rules file \(file): \(first)")
-                }
-                guard let rule = result.rules.first(where: { $0.name == self.rule }) else {
+                let config = try global.configuration()
+                let rules = try ConfigFiles.rules(file, intervalSeconds: config.alertCheckIntervalSeconds)
+                guard let rule = rules.first(where: { $0.name == self.rule }) else {
                     throw CLIError("no rule named \(self.rule) in \(file)")
                 }
-                config.databasePoolSize = 1
-                let logger = LoggingSetup.bootstrap(config)
-                let store = try await openStore(config: config, logger: logger, migrate: false)
-                do {
+                try await withOneShotStore(global) { store in
                     let range: TimeRange
                     do {
                         range = try TimeRange.parse(window: nil, since: since, until: until, now: store.clock.now(),
-                                                    maxSeconds: 31 * 86_400)
+                                                    maxSeconds: Double(BacktestRunner.maxDays * 86_400))
                     } catch {
                         throw CLIError("invalid range: \(error)")
                     }
-                    let outcome = try await store.metricReads.backtest(rule, range: range)
-                    await store.pool.close()
-                    print(Self.table(rule: rule, outcome))
-                } catch {
-                    await store.pool.close()
-                    throw error
+                    let runner = BacktestRunner(store: store, retentionDays: config.metricsRetentionDays)
+                    do {
+                        print(Self.table(rule: rule, try await runner.run(rule, range: range, keyID: 0)))
+                    } catch let refusal as BacktestRunner.Refusal {
+                        throw CLIError(refusal.description)
+                    }
                 }
             }
         }
 
         static func table(rule: Rule, _ result: Backtest.Result) -> String {
-            var lines = ["rule \(rule.name): \(result.evaluations) evaluation(s) every \(DurationText.format(rule.intervalSeconds)), \(result.alerts.count) alert(s)"]
-            let header = ["AT", "GROUP", "TRANSITION", "VALUE", "SAMPLES"]
+            let title = "rule \(rule.name): \(result.evaluations) evaluation(s) every \(DurationText.format(rule.intervalSeconds)), \(result.alerts.count) alert(s)"
             let rows = result.steps.map { step in
                 [RFC3339.format(step.at), step.groupKey.isEmpty ? "-" : step.groupKey,
                  step.transition.rawValue + (step.resolution.map { " (\($0.rawValue))" } ?? ""),
                  step.value.map { String(format: "%.4g", $0) } ?? "no data", String(step.samples)]
             }
-            let all = [header] + rows
-            let widths = (0..<header.count).map { c in all.map { $0[c].count }.max() ?? 0 }
-            for row in all {
-                lines.append(zip(row, widths).map { $0.padding(toLength: $1, withPad: " ", startingAt: 0) }
-                    .joined(separator: "  ").trimmingCharacters(in: .whitespaces))
-            }
-            return lines.joined(separator: "\n")
+            return title + "\n" + TextTable.render([["AT", "GROUP", "TRANSITION", "VALUE", "SAMPLES"]] + rows)
         }
     }
 }
@@ -112,4 +142,33 @@ func reportProblems(_ problems: [RuleProblem], in file: String) throws -> Never 
         FileHandle.standardError.write(Data("\(file):\(problem.line.map(String.init) ?? "?"): \(problem)\n".utf8))
     }
     throw ExitCode(1)
+}
+
+/// Applied versions, newest first, with their diffs.
+func printHistory(_ versions: [ConfigVersion]) {
+    guard !versions.isEmpty else {
+        print("nothing applied yet")
+        return
+    }
+    for version in versions {
+        print("version \(version.version)  \(RFC3339.format(version.appliedAt))  by \(version.appliedBy)  from \(version.source)")
+        for line in version.diff { print("  \(line)") }
+    }
+}
+
+/// Opens the store for a one-shot command (one connection, schema checked)
+/// and closes it afterwards.
+func withOneShotStore(_ global: GlobalOptions, _ body: (Store) async throws -> Void) async throws {
+    var config = try global.configuration()
+    config.databasePoolSize = 1
+    config.readPoolSize = 1
+    let logger = LoggingSetup.bootstrap(config)
+    let runtime = try await Runtime.open(config: config, logger: logger, migrate: false, roles: [])
+    do {
+        try await body(runtime.store)
+        await runtime.store.close()
+    } catch {
+        await runtime.store.close()
+        throw error
+    }
 }

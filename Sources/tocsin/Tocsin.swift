@@ -2,7 +2,6 @@ import ArgumentParser
 import Foundation
 import Hummingbird
 import Logging
-import PostgresClient
 import ServiceLifecycle
 import TocsinAPI
 import TocsinCore
@@ -46,58 +45,37 @@ func oneLine(_ error: any Error) -> String {
     String(describing: error).split(whereSeparator: \.isNewline).joined(separator: " ")
 }
 
-/// Makes the store, checks (or applies, with `--migrate`) the schema and
-/// closes the pool again when the check fails.
-func openStore(config: Configuration, logger: Logger, migrate: Bool) async throws -> Store {
-    let store = try Store.make(config: config, logger: logger)
-    do {
-        if migrate {
-            try await store.migrator.migrate(pool: store.pool, logger: logger)
-        }
-        let status = try await store.migrator.status(pool: store.pool)
-        if let message = Migrator.notCurrentMessage(status) {
-            throw CLIError(message)
-        }
-        try await store.clock.sync()
-        if !status.unknown.isEmpty {
-            logger.warning("database has migrations this binary does not know; it was migrated by a newer version",
-                           metadata: ["migrations": "\(status.unknown)"])
-        }
-    } catch {
-        await store.pool.close()
-        throw error
-    }
-    return store
-}
-
-/// Runs services until SIGTERM/SIGINT, then shuts them down in reverse
-/// order (so the pool, first, closes last).
-func runServices(_ services: [any Service], logger: Logger) async throws {
-    let group = ServiceGroup(configuration: .init(
-        services: services.map { .init(service: $0) },
-        gracefulShutdownSignals: [.sigterm, .sigint],
-        logger: logger
-    ))
-    try await group.run()
-}
-
 struct Migrate: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Apply pending database migrations (safe to run from several processes at once).")
 
     @OptionGroup var global: GlobalOptions
 
+    @Flag(name: .customLong("apply-config"), help: """
+        Then apply ALERT_RULES_FILE (default: the shipped rules) and NOTIFY_CONFIG or SLACK_WEBHOOK_URL, \
+        as `tocsin run` does at start: the set-up step of a deployment. Secrets must be *_env fields.
+        """)
+    var applyConfig = false
+
     func run() async throws {
         try await runCommand {
-            let config = try global.configuration()
+            var config = try global.configuration()
+            config.databasePoolSize = 1
+            config.readPoolSize = 1
             let logger = LoggingSetup.bootstrap(config)
-            let store = try Store.make(config: config, logger: logger)
+            let store = try Runtime.openStore(config: config, logger: logger)
             do {
-                let applied = try await store.migrator.migrate(pool: store.pool, logger: logger)
-                await store.pool.close()
+                let applied = try await store.migrate()
                 print(applied.isEmpty ? "database is up to date" : "applied \(applied.count) migration(s): \(applied.joined(separator: ", "))")
+                if applyConfig {
+                    let secrets = try await ConfigFiles.applyAtStart(config: config, store: store, logger: logger)
+                    guard secrets.isEmpty else {
+                        throw CLIError("the notifications file has inline secrets (\(secrets.keys.sorted().joined(separator: ", "))); processes other than `tocsin run` cannot read them: give each as <field>_env")
+                    }
+                }
+                await store.close()
             } catch {
-                await store.pool.close()
+                await store.close()
                 throw error
             }
         }
@@ -117,25 +95,20 @@ struct Serve: AsyncParsableCommand {
             var config = try global.configuration()
             try server.apply(to: &config)
             let logger = LoggingSetup.bootstrap(config)
-            let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let app = try buildApplication(config: config, store: store, services: store.services + metricsServices(config, store, logger),
-                                           logger: logger) { [host = config.host] port in
-                logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
-            }
-            try await runServices([app], logger: logger)
+            let runtime = try await Runtime.open(config: config, logger: logger, migrate: startup.migrate, roles: [.api])
+            try await runServices([try runtime.application(services: try runtime.services())], logger: logger)
         }
     }
 }
 
-/// The separate /metrics server when METRICS_PORT is set.
-func metricsServices(_ config: Configuration, _ store: Store, _ logger: Logger) -> [any Service] {
-    guard config.metricsEnabled, config.metricsPort != nil else { return [] }
-    return [buildMetricsApplication(config: config, store: store, logger: logger)]
-}
-
 struct Worker: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Run background work: partitions and retention, rule evaluation, notification delivery.")
+        abstract: "Run background work: partitions and retention, rule evaluation, notification delivery.",
+        discussion: """
+            Workers read the rules and the notification channels from the database: apply them with \
+            `tocsin rules apply FILE` and `tocsin notify apply FILE`. Secrets are read from this \
+            process's environment, by the variable names the channels give.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var startup: StartupOptions
@@ -144,17 +117,24 @@ struct Worker: AsyncParsableCommand {
         try await runCommand {
             let config = try global.configuration()
             let logger = LoggingSetup.bootstrap(config)
-            let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let services: [any Service] = store.services + (try await workerServices(config: config, store: store, logger: logger))
-                + metricsServices(config, store, logger)
-            try await runServices(services, logger: logger)
+            for (variable, name) in [(config.alertRulesFile, "ALERT_RULES_FILE"), (config.notifyConfigFile, "NOTIFY_CONFIG")]
+            where variable != nil {
+                logger.notice("\(name) is read by `tocsin run` and `tocsin migrate --apply-config`; this worker uses the configuration applied in the database",
+                              metadata: ["file": .string(variable!)])
+            }
+            let runtime = try await Runtime.open(config: config, logger: logger, migrate: startup.migrate, roles: [.worker])
+            try await runServices(try runtime.services(), logger: logger)
         }
     }
 }
 
 struct Run: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Serve and work in one process: the single-machine default.")
+        abstract: "Serve and work in one process: the single-machine default.",
+        discussion: """
+            At start it applies ALERT_RULES_FILE (default: the shipped rules/default.yaml) and, when set, \
+            NOTIFY_CONFIG or SLACK_WEBHOOK_URL to the database, as new versions when they changed.
+            """)
 
     @OptionGroup var global: GlobalOptions
     @OptionGroup var server: ServerOptions
@@ -165,13 +145,15 @@ struct Run: AsyncParsableCommand {
             var config = try global.configuration()
             try server.apply(to: &config)
             let logger = LoggingSetup.bootstrap(config)
-            let store = try await openStore(config: config, logger: logger, migrate: startup.migrate)
-            let services: [any Service] = store.services + (try await workerServices(config: config, store: store, logger: logger))
-                + metricsServices(config, store, logger)
-            let app = try buildApplication(config: config, store: store, services: services, logger: logger) { [host = config.host] port in
-                logger.info("serving", metadata: ["host": "\(host)", "port": "\(port)"])
+            let runtime = try await Runtime.open(config: config, logger: logger, migrate: startup.migrate, roles: [.api, .worker])
+            let secrets: [String: String]
+            do {
+                secrets = try await ConfigFiles.applyAtStart(config: config, store: runtime.store, logger: logger)
+            } catch {
+                await runtime.store.close()
+                throw error
             }
-            try await runServices([app], logger: logger)
+            try await runServices([try runtime.application(services: try runtime.services(localSecrets: secrets))], logger: logger)
         }
     }
 }

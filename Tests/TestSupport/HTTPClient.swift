@@ -1,10 +1,11 @@
+import CCurl
 import Foundation
+import Synchronization
 
-/// A deliberately small HTTP/1.1 client over a plain socket, for tests: it
-/// sends exactly the bytes asked for (oversized bodies, odd headers) and
-/// reads the whole response (`Connection: close`).
+/// An HTTP response as the tests read it.
 public struct TestHTTPResponse: Sendable {
     public var status: Int
+    /// Lowercased names; repeated headers joined with ", ".
     public var headers: [String: String]
     public var body: Data
 
@@ -25,6 +26,9 @@ public struct TestHTTPResponse: Sendable {
     }
 }
 
+/// A real HTTP/1.1 client (libcurl), for tests: it sends the headers asked
+/// for (odd ones included: a declared Content-Length that lies, say) and
+/// reads the whole response, or streams it.
 public struct TestHTTPClient: Sendable {
     public let host: String
     public let port: Int
@@ -48,145 +52,107 @@ public struct TestHTTPClient: Sendable {
         _ method: String, _ path: String, headers: [String: String] = [:], body: Data? = nil,
         timeout: TimeInterval = 30
     ) async throws -> TestHTTPResponse {
-        let host = self.host, port = self.port
+        let url = "http://\(host):\(port)\(path)"
         return try await blocking {
-            try Self.exchange(host: host, port: port, method: method, path: path, headers: headers, body: body, timeout: timeout)
+            try Self.perform(method: method, url: url, headers: headers, body: body, timeout: timeout, onBody: nil)
         }
     }
 
     /// Opens a streaming GET (server-sent events) and reads until `until`
-    /// holds for the text received so far, or `timeout` passes. `started`
-    /// runs once the response head has arrived.
+    /// holds for the text received so far (the response head, then the
+    /// body), or `timeout` passes. `started` runs once the first bytes of
+    /// the body have arrived.
     public func stream(
         _ path: String, headers: [String: String] = [:], timeout: TimeInterval = 15,
         started: @escaping @Sendable () async throws -> Void, until: @escaping @Sendable (String) -> Bool
     ) async throws -> String {
-        let host = self.host, port = self.port
+        let url = "http://\(host):\(port)\(path)"
+        var headers = headers
+        headers["Accept"] = "text/event-stream"
         let (ready, readyContinuation) = AsyncStream<Void>.makeStream()
+        let received = Locked("")
+        let fixedHeaders = headers
         let reader = Task {
-            try await blocking { () -> String in
-                let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-                defer { close(fd) }
-                var tv = timeval(tv_sec: 0, tv_usec: 200_000)
-                setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-                var address = sockaddr_in()
-                address.sin_family = sa_family_t(AF_INET)
-                address.sin_addr.s_addr = inet_addr(host)
-                address.sin_port = UInt16(port).bigEndian
-                _ = withUnsafePointer(to: &address) {
-                    $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
-                }
-                var head = "GET \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nAccept: text/event-stream\r\n"
-                for (name, value) in headers { head += "\(name): \(value)\r\n" }
-                head += "\r\n"
-                _ = head.withCString { send(fd, $0, strlen($0), Int32(MSG_NOSIGNAL)) }
-                var text = ""
-                var signalled = false
-                let deadline = Date().addingTimeInterval(timeout)
-                var buffer = [UInt8](repeating: 0, count: 16_384)
-                while Date() < deadline {
-                    let n = recv(fd, &buffer, buffer.count, 0)
-                    if n == 0 { break }
-                    if n > 0 { text += String(decoding: buffer[0..<n], as: UTF8.self) }
-                    if !signalled && text.contains("\r\n\r\n") {
-                        signalled = true
-                        readyContinuation.yield()
+            try await blocking { () -> TestHTTPResponse in
+                defer { readyContinuation.finish() }
+                return try Self.perform(method: "GET", url: url, headers: fixedHeaders, body: nil, timeout: timeout) { chunk in
+                    let text = received.withLock { text -> String in
+                        if text.isEmpty { readyContinuation.yield() }
+                        text += chunk
+                        return text
                     }
-                    if until(text) { break }
+                    return !until(text)
                 }
-                readyContinuation.finish()
-                return text
             }
         }
         var iterator = ready.makeAsyncIterator()
         if await iterator.next() != nil { try await started() }
-        return try await reader.value
+        let response = try await reader.value
+        let head = response.headers.map { "\($0.key): \($0.value)" }.sorted().joined(separator: "\r\n")
+        return "HTTP/1.1 \(response.status)\r\n\(head)\r\n\r\n" + received.value
     }
 
-    static func exchange(
-        host: String, port: Int, method: String, path: String, headers: [String: String], body: Data?, timeout: TimeInterval
-    ) throws -> TestHTTPResponse {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw TestEnvironment.Missing(description: "socket() failed") }
-        defer { close(fd) }
-        var tv = timeval(tv_sec: Int(timeout), tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, socklen_t(MemoryLayout<timeval>.size))
-        // A server that answers early (413) stops reading: sending then stalls
-        // until this timeout, after which the response is read.
-        var sendTimeout = timeval(tv_sec: 3, tv_usec: 0)
-        setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &sendTimeout, socklen_t(MemoryLayout<timeval>.size))
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr(host)
-        address.sin_port = UInt16(port).bigEndian
-        let connected = withUnsafePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+    /// Receives body chunks; returning false stops the transfer.
+    final class BodySink: @unchecked Sendable {
+        let onBody: (String) -> Bool
+        init(_ onBody: @escaping (String) -> Bool) { self.onBody = onBody }
+    }
+
+    static func perform(method: String, url: String, headers: [String: String], body: Data?, timeout: TimeInterval,
+                        onBody: ((String) -> Bool)?) throws -> TestHTTPResponse {
+        var lines = headers.map { "\($0.key): \($0.value)" }
+        if body == nil, method != "GET" { lines.append("Content-Length: 0") }
+        let cHeaders = lines.map { strdup($0) }
+        defer { cHeaders.forEach { free($0) } }
+        let sink = onBody.map(BodySink.init)
+        let context = sink.map { Unmanaged.passRetained($0).toOpaque() }
+        defer { if let context { Unmanaged<BodySink>.fromOpaque(context).release() } }
+        let callback: tocsin_body_callback? = sink == nil ? nil : { context, data, length in
+            guard let context, let data else { return 1 }
+            let sink = Unmanaged<BodySink>.fromOpaque(context).takeUnretainedValue()
+            let text = String(decoding: UnsafeRawBufferPointer(start: data, count: length), as: UTF8.self)
+            return sink.onBody(text) ? 0 : 1
         }
-        guard connected == 0 else { throw TestEnvironment.Missing(description: "cannot connect to \(host):\(port)") }
-        var head = "\(method) \(path) HTTP/1.1\r\nHost: \(host):\(port)\r\nConnection: close\r\n"
-        for (name, value) in headers { head += "\(name): \(value)\r\n" }
-        if let body, headers.keys.first(where: { $0.lowercased() == "content-length" }) == nil {
-            head += "Content-Length: \(body.count)\r\n"
-        }
-        head += "\r\n"
-        var outgoing = Data(head.utf8)
-        if let body { outgoing.append(body) }
-        // A server may answer (413) and close before reading everything:
-        // a failed send is fine as long as a response comes back.
-        outgoing.withUnsafeBytes { raw in
-            var offset = 0
-            while offset < raw.count {
-                let n = send(fd, raw.baseAddress! + offset, raw.count - offset, Int32(MSG_NOSIGNAL))
-                if n <= 0 { break }
-                offset += n
+        let payload = body ?? Data()
+        var response = tocsin_http_response()
+        method.withCString { cMethod in
+            url.withCString { cURL in
+                payload.withUnsafeBytes { raw in
+                    cHeaders.map { UnsafePointer<CChar>($0) }.withUnsafeBufferPointer { headerPointers in
+                        var request = tocsin_http_request(
+                            method: cMethod, url: cURL, headers: headerPointers.baseAddress, header_count: headerPointers.count,
+                            body: body == nil ? nil : raw.baseAddress?.assumingMemoryBound(to: CChar.self), body_length: raw.count,
+                            connect_timeout_ms: 5_000, total_timeout_ms: Int(timeout * 1000), max_response_bytes: 1 << 26,
+                            share: nil, collect_headers: 1, on_body: callback, on_body_context: context)
+                        tocsin_http_perform(&request, &response)
+                    }
+                }
             }
         }
-        var incoming = Data()
-        var buffer = [UInt8](repeating: 0, count: 65536)
-        while true {
-            let n = recv(fd, &buffer, buffer.count, 0)
-            if n <= 0 { break }
-            incoming.append(buffer, count: n)
+        defer { tocsin_http_response_free(&response) }
+        // A stopped stream (23: the callback said stop) or one that ran to its
+        // timeout (28) still has its response.
+        let code = response.curl_code
+        guard code == 0 || ((code == 23 || code == 28) && onBody != nil) else {
+            let message = withUnsafeBytes(of: response.error) { String(decoding: $0.prefix { $0 != 0 }, as: UTF8.self) }
+            throw TestEnvironment.Missing(description: "HTTP request to \(url) failed: \(message)")
         }
-        return try parse(incoming)
+        let headerText = response.headers.map { String(cString: $0) } ?? ""
+        let bodyData = response.body.map { Data(bytes: $0, count: response.body_length) } ?? Data()
+        return TestHTTPResponse(status: Int(response.status), headers: parseHeaders(headerText), body: bodyData)
     }
 
-    static func parse(_ data: Data) throws -> TestHTTPResponse {
-        guard let separator = data.range(of: Data("\r\n\r\n".utf8)) else {
-            throw TestEnvironment.Missing(description: "incomplete HTTP response (\(data.count) bytes)")
-        }
-        let head = String(decoding: data[..<separator.lowerBound], as: UTF8.self)
-        var lines = head.components(separatedBy: "\r\n")
-        let statusLine = lines.removeFirst().split(separator: " ")
-        guard statusLine.count >= 2, let status = Int(statusLine[1]) else {
-            throw TestEnvironment.Missing(description: "bad status line")
-        }
+    /// The headers of the last response in the text (a 100 Continue, if
+    /// any, comes before it).
+    static func parseHeaders(_ text: String) -> [String: String] {
+        let blocks = text.components(separatedBy: "\r\n\r\n").filter { !$0.isEmpty }
         var headers: [String: String] = [:]
-        for line in lines {
+        for line in (blocks.last ?? "").components(separatedBy: "\r\n").dropFirst() {
             guard let colon = line.firstIndex(of: ":") else { continue }
             let name = line[..<colon].lowercased()
             let value = line[line.index(after: colon)...].trimmingCharacters(in: .whitespaces)
             headers[name] = headers[name].map { $0 + ", " + value } ?? value
         }
-        var body = Data(data[separator.upperBound...])
-        if headers["transfer-encoding"]?.lowercased() == "chunked" {
-            body = dechunk(body)
-        }
-        return TestHTTPResponse(status: status, headers: headers, body: body)
-    }
-
-    static func dechunk(_ data: Data) -> Data {
-        var out = Data()
-        var index = data.startIndex
-        while index < data.endIndex {
-            guard let lineEnd = data[index...].range(of: Data("\r\n".utf8)) else { break }
-            let sizeText = String(decoding: data[index..<lineEnd.lowerBound], as: UTF8.self)
-            guard let size = Int(sizeText.split(separator: ";")[0], radix: 16), size > 0 else { break }
-            let start = lineEnd.upperBound
-            let end = data.index(start, offsetBy: size, limitedBy: data.endIndex) ?? data.endIndex
-            out.append(data[start..<end])
-            index = data.index(end, offsetBy: 2, limitedBy: data.endIndex) ?? data.endIndex
-        }
-        return out
+        return headers
     }
 }

@@ -6,13 +6,15 @@ import Prometheus
 import ServiceLifecycle
 import TocsinAPI
 import TocsinCore
+import TocsinEngine
 import TocsinStore
 
-/// The real HTTP application, built by `buildApplication(config:)` and
-/// listening on a free port of 127.0.0.1, for one test.
+/// The real HTTP application, built by `buildApplication` as `tocsin serve`
+/// builds it, listening on a free port of 127.0.0.1, for one test.
 public final class RunningApp: Sendable {
     public let client: TestHTTPClient
     public let config: Configuration
+    public let store: Store
     private let group: ServiceGroup
     private let task: Task<Void, any Error>
 
@@ -26,12 +28,23 @@ public final class RunningApp: Sendable {
         config.port = 0
         config.databasePoolSize = 4
         config.migrationsDirectory = TestEnvironment.migrationsDirectory
+        config.contractLogPath = ProcessInfo.processInfo.environment["TOCSIN_CONTRACT_LOG"]
         configure(&config)
         _ = testMetricsBootstrap
         var logger = Logger(label: "test.app")
         logger.logLevel = .critical
+        let store = try Store(
+            configuration: .init(databaseURL: databaseURL, poolSize: config.databasePoolSize, readURL: config.databaseReadURL,
+                                 readPoolSize: config.readPoolSize, readTimeout: .seconds(config.readTimeoutSeconds)),
+            migrator: try Migrator.load(directory: URL(fileURLWithPath: TestEnvironment.migrationsDirectory)), logger: logger)
+        let events = store.makeEventStream(topics: APIDependencies.topics)
+        let dependencies = APIDependencies(
+            store: store, events: events,
+            checks: CheckRunner(evaluator: RuleEvaluator(store: store, workerID: "api-test-" + randomSuffix())),
+            backtests: BacktestRunner(store: store, retentionDays: config.metricsRetentionDays))
         let (ports, continuation) = AsyncStream<Int>.makeStream()
-        let app = try buildApplication(config: config, services: services, logger: logger) { port in
+        let app = try buildApplication(config: config, dependencies: dependencies, services: store.services + [events] + services,
+                                       logger: logger) { port in
             continuation.yield(port)
         }
         let group = ServiceGroup(configuration: .init(services: [.init(service: app)], logger: logger))
@@ -40,17 +53,18 @@ public final class RunningApp: Sendable {
         guard let port = await iterator.next() else {
             throw TestEnvironment.Missing(description: "the application did not start")
         }
-        return RunningApp(client: TestHTTPClient(port: port), config: config, group: group, task: task)
+        return RunningApp(client: TestHTTPClient(port: port), config: config, store: store, group: group, task: task)
     }
 
-    init(client: TestHTTPClient, config: Configuration, group: ServiceGroup, task: Task<Void, any Error>) {
+    init(client: TestHTTPClient, config: Configuration, store: Store, group: ServiceGroup, task: Task<Void, any Error>) {
         self.client = client
         self.config = config
+        self.store = store
         self.group = group
         self.task = task
     }
 
-    /// Graceful shutdown: in-flight requests finish, then the pool closes.
+    /// Graceful shutdown: in-flight requests finish, then the pools close.
     public func stop() async {
         await group.triggerGracefulShutdown()
         _ = try? await task.value
@@ -83,8 +97,35 @@ public func withRunningApp<T: Sendable>(
 extension TestDatabase {
     /// Creates an API key directly in the database and returns it.
     public func createKey(name: String = "key-" + randomSuffix(), scopes: [Scope]) async throws -> String {
-        try await withPool(size: 1) { pool in
-            try await ApiKeyStore(pool: pool).create(name: name, scopes: scopes).key
+        try await withStore(poolSize: 1) { store in
+            try await store.apiKeys.create(name: name, scopes: scopes).key
+        }
+    }
+
+    /// Applies rules as `tocsin rules apply` does.
+    public func applyRules(_ rules: [Rule]) async throws {
+        try await withStore(poolSize: 1) { store in
+            _ = try await store.rules.apply(rules, appliedBy: "test", source: "test")
+        }
+    }
+
+    /// Applies the shipped default rules, with `intervalSeconds` for the
+    /// rules that name no interval (what ALERT_CHECK_INTERVAL gives
+    /// `tocsin rules apply`).
+    public func applyDefaultRules(intervalSeconds: Int = 60) async throws {
+        let path = TestEnvironment.repositoryRoot.appendingPathComponent("rules/default.yaml").path
+        try await applyRules(RuleFile.parse(yaml: try String(contentsOfFile: path, encoding: .utf8),
+                                            defaultIntervalSeconds: intervalSeconds).rules)
+    }
+
+    /// Applies a notification configuration; returns the inline secrets a
+    /// dispatcher of the test must be given.
+    @discardableResult
+    public func applyNotify(_ config: NotifyConfig) async throws -> [String: String] {
+        try await withStore(poolSize: 1) { store in
+            let (detached, secrets) = config.detachingSecrets(environment: [:])
+            _ = try await store.config.applyNotify(detached, appliedBy: "test", source: "test")
+            return secrets
         }
     }
 }

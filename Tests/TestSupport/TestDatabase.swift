@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import PostgresClient
+import TocsinCore
 import TocsinStore
 
 /// A database of its own for one test, on the shared test server. Dropped by
@@ -21,15 +22,7 @@ public struct TestDatabase: Sendable {
         }
         let database = TestDatabase(name: name, url: TestEnvironment.url(admin, database: name), adminURL: admin)
         if migrated {
-            let pool = database.pool(size: 1)
-            let migrator = try Migrator.load(directory: URL(fileURLWithPath: TestEnvironment.migrationsDirectory))
-            do {
-                try await migrator.migrate(pool: pool, logger: quietLogger)
-            } catch {
-                await pool.close()
-                throw error
-            }
-            await pool.close()
+            try await database.withStore { store in _ = try await store.migrate() }
         }
         return database
     }
@@ -47,6 +40,26 @@ public struct TestDatabase: Sendable {
             return value
         } catch {
             await pool.close()
+            throw error
+        }
+    }
+
+    /// A store on this database, as a process has one.
+    public func store(poolSize: Int = 4, readTimeout: Duration = .seconds(5)) throws -> Store {
+        try Store(configuration: .init(databaseURL: url, poolSize: poolSize, readPoolSize: poolSize, readTimeout: readTimeout),
+                  migrator: try Migrator.load(directory: URL(fileURLWithPath: TestEnvironment.migrationsDirectory)),
+                  logger: quietLogger)
+    }
+
+    /// Runs `body` with a store on this database and closes it after.
+    public func withStore<T: Sendable>(poolSize: Int = 4, _ body: (Store) async throws -> T) async throws -> T {
+        let store = try store(poolSize: poolSize)
+        do {
+            let value = try await body(store)
+            await store.close()
+            return value
+        } catch {
+            await store.close()
             throw error
         }
     }
@@ -80,3 +93,27 @@ let quietLogger: Logger = {
     logger.logLevel = .error
     return logger
 }()
+
+extension TestDatabase {
+    /// Runs `body` with a raw pool (for the test's own SQL) and a store.
+    public func withPoolAndStore<T: Sendable>(size: Int = 4, _ body: (PostgresPool, Store) async throws -> T) async throws -> T {
+        try await withPool(size: size) { pool in
+            try await withStore(poolSize: size) { store in try await body(pool, store) }
+        }
+    }
+}
+
+/// Evaluates rules through the store as a worker does (without the
+/// engine's counters and metrics).
+public struct TestEvaluator: Sendable {
+    public let store: Store
+    public let workerID: String
+    public init(store: Store, workerID: String) {
+        self.store = store
+        self.workerID = workerID
+    }
+
+    public func evaluate(ruleID: Int32, trigger: EvaluationTrigger, force: Bool = false) async throws -> EvaluationRepository.Outcome {
+        try await store.evaluations.evaluate(ruleID: ruleID, trigger: trigger, force: force, workerID: workerID)
+    }
+}

@@ -4,6 +4,7 @@ import TestSupport
 import Testing
 import TocsinCore
 import TocsinStore
+import TocsinEngine
 
 func defaultRuleFile() throws -> [Rule] {
     let path = TestEnvironment.repositoryRoot.appendingPathComponent("rules/default.yaml").path
@@ -13,8 +14,8 @@ func defaultRuleFile() throws -> [Rule] {
 /// A database with the default rules and two firing alerts (token refresh,
 /// and upload errors on tiktok).
 func seedAlerts(_ db: TestDatabase) async throws {
-    try await db.withPool { pool in
-        try await RuleStore(pool: pool).sync(try defaultRuleFile())
+    try await db.withPoolAndStore { pool, store in
+        try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
         try await pool.query(
             """
             INSERT INTO metric_events (occurred_at, name, platform, value)
@@ -22,8 +23,8 @@ func seedAlerts(_ db: TestDatabase) async throws {
             FROM (VALUES ('upload.failure', 'tiktok', 20), ('token.refresh.failure', NULL, 4)) AS v(n, p, c),
                  generate_series(1, c)
             """)
-        let evaluator = RuleEvaluator(pool: pool, workerID: "seed")
-        for rule in try await RuleStore(pool: pool).list() {
+        let evaluator = RuleEvaluator(store: store, workerID: "seed")
+        for rule in try await store.rules.list() {
             _ = try await evaluator.evaluate(ruleID: rule.id, trigger: .manual, force: true)
         }
     }
@@ -120,8 +121,8 @@ struct AlertAPITests {
     func rulesAndWorkers() async throws {
         try await withTestDatabase { db in
             try await seedAlerts(db)
-            try await db.withPool { pool in
-                let workers = WorkerStore(pool: pool)
+            try await db.withPoolAndStore { pool, store in
+                let workers = store.workers
                 try await workers.register(id: "fresh", roles: ["worker"])
                 try await workers.register(id: "silent", roles: ["worker"])
                 try await pool.query("UPDATE workers SET last_heartbeat = now() - interval '10 minutes' WHERE id = 'silent'")
@@ -140,6 +141,43 @@ struct AlertAPITests {
                 #expect(workers.first { $0["id"] as? String == "fresh" }?["stale"] as? Bool == false)
                 #expect(workers.first { $0["id"] as? String == "silent" }?["stale"] as? Bool == true)
             }
+        }
+    }
+
+    @Test("applied versions: rules and notifications, with who, when and the diff; no secret in them")
+    func versions() async throws {
+        try await withTestDatabase { db in
+            try await seedAlerts(db)
+            var rules = try defaultRuleFile()
+            rules[0].threshold = 0.2
+            try await db.applyRules(Array(rules.dropLast()))
+            try await db.applyNotify(NotifyConfig(
+                channels: [.init(name: "hook", kind: .webhook, url: "http://127.0.0.1:9/hooks/SECRET-PATH", secret: "SECRET-KEY")],
+                routes: [.init(channels: ["hook"])]))
+            try await withRunningApp(db) { app in
+                let auth = ["Authorization": "Bearer \(try await db.createKey(scopes: [.read]))"]
+                let response = try await app.client.get("/api/rules/versions?limit=10", headers: auth)
+                #expect(response.status == 200, "\(response.text)")
+                let versions = try #require(try response.json()["versions"] as? [[String: Any]])
+                #expect(versions.map { $0["version"] as? Int } == [2, 1])
+                let diff = try #require(versions[0]["diff"] as? [String])
+                #expect(diff.contains("- rule \(rules.last!.name)"))
+                #expect(diff.contains { $0.hasPrefix("~ rule \(rules[0].name): ") })
+                #expect(versions[0]["applied_by"] as? String == "test")
+                let notify = try await app.client.get("/api/notifications/versions", headers: auth)
+                #expect(notify.status == 200)
+                #expect((try notify.json()["versions"] as? [[String: Any]])?.first?["diff"] as? [String] == ["+ channel hook", "+ route #1"])
+                #expect(!notify.text.contains("SECRET"))
+                let channels = try await app.client.get("/api/notifications/channels", headers: auth)
+                #expect(channels.text.contains("http://127.0.0.1:9/hooks/***"))
+                #expect(!channels.text.contains("SECRET"))
+                #expect(try await app.client.get("/api/rules/versions?limit=0", headers: auth).status == 400)
+            }
+            // Nothing secret is in the database either.
+            let stored: String = try await db.withPool(size: 1) { pool in
+                try await pool.query("SELECT string_agg(document::text, ' ') AS d FROM config_versions")[0].decode("d")
+            }
+            #expect(!stored.contains("SECRET"))
         }
     }
 
@@ -168,8 +206,8 @@ struct AlertAPITests {
     @Test("backtest by name and by definition")
     func backtest() async throws {
         try await withTestDatabase { db in
-            try await db.withPool { pool in
-                try await RuleStore(pool: pool).sync(try defaultRuleFile())
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
                 // 6 OAuth failures on tiktok at 02:00:30 two days ago at midnight + 2h.
                 try await pool.query(
                     """

@@ -4,6 +4,7 @@ import TestSupport
 import Testing
 import TocsinCore
 import TocsinStore
+import TocsinCrypto
 
 func sessionCookie(_ response: TestHTTPResponse) -> String? {
     guard let header = response.header("set-cookie"), let first = header.split(separator: ";").first else { return nil }
@@ -22,18 +23,22 @@ struct DashboardTests {
                 #expect(page.header("cache-control") == "no-cache")
                 #expect(page.header("content-security-policy")?.hasPrefix("default-src 'self'") == true)
                 #expect(page.header("x-content-type-options") == "nosniff")
-                #expect(page.text.contains("/monitoring/assets/app.js"))
+                #expect(page.text.contains("/monitoring/assets/main.js"))
                 // Nothing is loaded from another origin.
                 #expect(!page.text.contains("http://") && !page.text.contains("https://"))
                 let etag = try #require(page.header("etag"))
                 #expect(try await app.client.get("/monitoring", headers: ["If-None-Match": etag]).status == 304)
 
-                for (file, type) in [("app.js", "text/javascript; charset=utf-8"), ("app.css", "text/css; charset=utf-8"),
-                                     ("icon.svg", "image/svg+xml")] {
+                // The modules are revalidated on every load, so a deploy never mixes
+                // old and new ones in one page; the rest may be cached a while.
+                for (file, type, cache) in [("main.js", "text/javascript; charset=utf-8", "no-cache"),
+                                            ("format.js", "text/javascript; charset=utf-8", "no-cache"),
+                                            ("app.css", "text/css; charset=utf-8", "public, max-age=300"),
+                                            ("icon.svg", "image/svg+xml", "public, max-age=300")] {
                     let asset = try await app.client.get("/monitoring/assets/\(file)")
                     #expect(asset.status == 200, "\(file)")
                     #expect(asset.header("content-type") == type, "\(file)")
-                    #expect(asset.header("cache-control") == "public, max-age=300", "\(file)")
+                    #expect(asset.header("cache-control") == cache, "\(file)")
                     #expect(asset.header("etag") != nil)
                     #expect(!asset.body.isEmpty)
                 }

@@ -146,7 +146,7 @@ func post(_ app: RunningApp, key: String, _ events: [String]) async throws {
 func event(_ name: String, platform: String? = nil, value: Double = 1, at seconds: Double? = nil, labels: String? = nil) -> String {
     var parts = [#""name":"\#(name)""#, #""value":\#(value)"#]
     if let platform { parts.append(#""platform":"\#(platform)""#) }
-    if let seconds { parts.append(#""occurred_at":"\#(RFC3339.format(seconds))""#) }
+    if let seconds { parts.append(#""occurred_at":"\#(RFC3339.format(Date(timeIntervalSince1970: seconds)))""#) }
     if let labels { parts.append(#""labels":\#(labels)"#) }
     return "{" + parts.joined(separator: ",") + "}"
 }
@@ -217,7 +217,7 @@ struct MetricReadTests {
                 events += [event("webhook.latency", platform: "tiktok", value: 2, at: hour + 10),
                            event("webhook.latency", platform: "tiktok", value: 4, at: hour + 20)]
                 try await post(app, key: key, events)
-                let since = RFC3339.format(hour), until = RFC3339.format(hour + 3 * 3600)
+                let since = RFC3339.format(Date(timeIntervalSince1970: hour)), until = RFC3339.format(Date(timeIntervalSince1970: hour + 3 * 3600))
                 let auth = ["Authorization": "Bearer \(key)"]
 
                 let ratio = try await app.client.get(
@@ -319,12 +319,12 @@ struct PartitionTests {
                 try await pool.query(
                     "INSERT INTO metric_events (occurred_at, name, value) VALUES (now() - interval '2 days', 'upload.success', 1)")
                 #expect(try await partitions(pool) == ["metric_events_default"])
-                let report = try await Maintenance(pool: pool).run(retentionDays: 3)
+                let report = try await db.withStore(poolSize: 1) { try await $0.maintenance.run(retentionDays: 3) }
                 #expect(report.partitionsCreated == 14)  // today-3 … today+3, for events and evaluations
                 let where_ = try await pool.query("SELECT tableoid::regclass::text AS part FROM metric_events")
                 #expect(try where_[0].decode("part", as: String.self).hasPrefix("metric_events_p"))
                 // Running again creates nothing.
-                #expect(try await Maintenance(pool: pool).run(retentionDays: 3).partitionsCreated == 0)
+                #expect(try await db.withStore(poolSize: 1) { try await $0.maintenance.run(retentionDays: 3) }.partitionsCreated == 0)
 
                 // The next day: simulate the clock moving on by calling the functions with a later "today".
                 let rows = try await pool.query(
@@ -355,7 +355,7 @@ struct PartitionTests {
                 ])
                 #expect(try await eventCount(db) == 2)
                 try await db.withPool { pool in
-                    _ = try await Maintenance(pool: pool).run(retentionDays: 30)
+                    _ = try await db.withStore(poolSize: 1) { try await $0.maintenance.run(retentionDays: 30) }
                     let rows = try await pool.query("SELECT tableoid::regclass::text AS part FROM metric_events ORDER BY occurred_at")
                     for row in rows { #expect(try row.decode("part", as: String.self).hasPrefix("metric_events_p")) }
                 }
@@ -386,7 +386,8 @@ struct RollupTests {
                 let base = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 4 * 3600
                 try await seed(app, key: key, base: base)
                 // 20 minutes into the first hour to 40 minutes into the third: two partial hours and one whole.
-                let since = RFC3339.format(base + 1200), until = RFC3339.format(base + 2 * 3600 + 2400)
+                let since = RFC3339.format(Date(timeIntervalSince1970: base + 1200))
+                let until = RFC3339.format(Date(timeIntervalSince1970: base + 2 * 3600 + 2400))
                 let summary = try await app.client.get("/api/monitoring/metrics?since=\(since)&until=\(until)",
                                                        headers: ["Authorization": "Bearer \(key)"]).json()
                 // The same numbers straight from the events.
@@ -396,8 +397,8 @@ struct RollupTests {
                         SELECT count(*) FILTER (WHERE name = 'upload.success') AS ok, count(*) FILTER (WHERE name = 'upload.failure') AS bad,
                                avg(value) FILTER (WHERE name = 'webhook.latency') AS avg,
                                percentile_cont(0.95) WITHIN GROUP (ORDER BY value) FILTER (WHERE name = 'webhook.latency') AS p95
-                        FROM metric_events WHERE occurred_at >= $1 AND occurred_at < $2
-                        """, [Date(timeIntervalSince1970: base + 1200), Date(timeIntervalSince1970: base + 2 * 3600 + 2400)])[0]
+                        FROM metric_events WHERE occurred_at >= \(Date(timeIntervalSince1970: base + 1200)) AND occurred_at < \(Date(timeIntervalSince1970: base + 2 * 3600 + 2400))
+                        """)[0]
                 }
                 let totals = try #require(summary["totals"] as? [String: Any])
                 let upload = try #require(totals["upload"] as? [String: Any])
@@ -421,7 +422,7 @@ struct RollupTests {
                 let key = try await db.createKey(scopes: [.admin])
                 let base = (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 3 * 3600
                 var events: [String] = []
-                for i in 0..<(MetricReads.exactPercentileLimit + 4000) {
+                for i in 0..<(MetricEventRepository.exactPercentileLimit + 4000) {
                     // A long-tailed spread from 10 ms to about 20 s.
                     let value = 0.01 * pow(1.0004, Double(i % 19_000))
                     events.append(event("api.latency", platform: i % 3 == 0 ? "instagram" : "tiktok", value: value,
@@ -445,7 +446,7 @@ struct RollupTests {
             try await withRunningApp(db) { app in
                 let key = try await db.createKey(scopes: [.ingest])
                 try await seed(app, key: key, base: (Date().timeIntervalSince1970 / 3600).rounded(.down) * 3600 - 4 * 3600)
-                let snapshot = """
+                let snapshot: PostgresQuery = """
                     SELECT hour, name, platform, sum(count) AS n, round(sum(sum)::numeric, 6) AS s, min(min) AS lo, max(max) AS hi,
                            tocsin_histogram_sum(histogram)::text AS h
                     FROM metric_rollups GROUP BY 1, 2, 3 ORDER BY 1, 2, 3

@@ -1,7 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
-import PostgresClient
+import TocsinEngine
 import TestSupport
 import Testing
 @testable import TocsinAPI
@@ -39,13 +39,16 @@ struct OpenAPITests {
         config.migrationsDirectory = TestEnvironment.migrationsDirectory
         var logger = Logger(label: "test.openapi")
         logger.logLevel = .critical
-        let store = try Store.make(config: config, logger: logger)
-        let listener = PostgresListener(conninfo: try config.requireDatabaseURL(), channels: [AlertStore.alertsChannel],
-                                        logger: logger)
-        let router = buildRouter(config: config, store: store, notify: .empty, assets: try DashboardAssets.load(),
-                                 listener: listener)
+        let store = try Store(configuration: .init(databaseURL: try config.requireDatabaseURL()),
+                              migrator: Migrator(migrations: []), logger: logger)
+        let events = store.makeEventStream(topics: APIDependencies.topics)
+        let dependencies = APIDependencies(
+            store: store, events: events, checks: CheckRunner(evaluator: RuleEvaluator(store: store, workerID: "test")),
+            backtests: BacktestRunner(store: store, retentionDays: 30))
+        let router = buildRouter(config: config, dependencies: dependencies, assets: try DashboardAssets.load(),
+                                 hub: AlertStreamHub(store: store, events: events, logger: logger))
         let routes = router.routes.map { (method: $0.method.rawValue.lowercased(), path: $0.path.description) }
-        await store.pool.close()
+        await store.close()
         return routes
     }
 
@@ -121,41 +124,45 @@ struct OpenAPITests {
 
     @Test("response objects: the documented keys are the encoded keys")
     func responseObjects() throws {
-        try Self.check("Alert", Self.alert)
-        try Self.check("AlertTransition", AlertTransition(
+        try Self.check("Alert", AlertBody(Self.alert))
+        try Self.check("AlertTransition", TransitionBody(AlertTransition(
             id: 1, alertID: 1, kind: .fired, from: .pending, to: .firing, value: nil, threshold: 1, samples: 3,
-            actor: "worker:w", note: nil, resolution: nil, at: 1))
-        let group = RuleEvaluator.GroupResult(rule: "r", groupKey: "tiktok", value: 1, samples: 2, outcome: "ok")
-        try Self.check("GroupResult", group)
-        #expect(try Self.keys(RuleEvaluator.GroupResult(rule: "r", groupKey: nil, value: nil, samples: 0, outcome: "no_data"))
-                == Self.keys(group))
-        try Self.check("Notification", NotificationRecord(
-            id: 1, alertID: 1, rule: "r", channel: "slack", channelKind: "slack", transition: "fired", sequence: 0,
-            status: "pending", attempts: 0, lastError: nil, lastStatusCode: nil, createdAt: 1, nextAttemptAt: 1, sentAt: nil))
-        try Self.check("Worker", WorkerInfo(
+            actor: "worker:w", note: nil, resolution: nil, at: 1)))
+        let group = GroupResult(rule: "r", groupKey: "tiktok", value: 1, samples: 2, outcome: .ok)
+        try Self.check("GroupResult", GroupResultBody(group))
+        #expect(try Self.keys(GroupResultBody(GroupResult(rule: "r", groupKey: nil, value: nil, samples: 0, outcome: .noData)))
+                == Self.keys(GroupResultBody(group)))
+        try Self.check("Notification", NotificationBody(NotificationRecord(
+            id: 1, alertID: 1, rule: "r", channel: "slack", channelKind: .slack, transition: .fired, sequence: 0,
+            status: .pending, attempts: 0, lastError: nil, lastStatusCode: nil, createdAt: 1, nextAttemptAt: 1, sentAt: nil)))
+        try Self.check("Worker", WorkerBody(WorkerInfo(
             id: "w", host: "h", pid: 1, roles: ["worker"], startedAt: 1, lastHeartbeat: 1, lastCheckAt: nil,
-            lastCheckDurationMs: nil, evaluations: 0, alertsFired: 0, stopped: false, stale: false))
-        try Self.check("BacktestStep", Backtest.Step(at: 1, groupKey: "", transition: .fired, value: 1, samples: 1,
-                                                     resolution: nil))
-        try Self.check("SimulatedAlert", Backtest.SimulatedAlert(groupKey: "", startedAt: 1, firedAt: nil, resolvedAt: nil,
-                                                                 resolution: nil, worstValue: nil))
-        try Self.check("Session", DashboardRoutes.SessionBody(name: "ops", scopes: ["read"], csrf_token: "t",
-                                                              expires_at: "2026-11-29T00:00:00.000000Z"))
-        try Self.check("Silence", NotificationRoutes.SilenceView(
-            silence: Silence(id: 1, rule: "r", platform: nil, severity: nil, labels: [:], startsAt: 1, endsAt: 2,
-                             comment: "c", createdBy: "ops"),
+            lastCheckDurationMs: nil, evaluations: 0, alertsFired: 0, stopped: false, stale: false)))
+        let backtest = BacktestBody(
+            rule: Rule(name: "r", kind: .count, metric: "oauth.failure", threshold: 1), range: TimeRange(since: 0, until: 60),
+            result: Backtest.Result(
+                steps: [Backtest.Step(at: 1, groupKey: "", transition: .fired, value: 1, samples: 1, resolution: nil)],
+                alerts: [Backtest.SimulatedAlert(groupKey: "", startedAt: 1, firedAt: nil, resolvedAt: nil, resolution: nil,
+                                                 worstValue: nil)],
+                evaluations: 1))
+        try Self.check("BacktestStep", backtest.steps[0])
+        try Self.check("SimulatedAlert", backtest.alerts[0])
+        try Self.check("Session", SessionBody(name: "ops", scopes: [.read], csrfToken: "t", expiresAt: 1))
+        try Self.check("Silence", SilenceBody(
+            Silence(id: 1, rule: "r", platform: nil, severity: nil, labels: [:], startsAt: 1, endsAt: 2,
+                    comment: "c", createdBy: "ops"),
             now: 1))
         let rule = Rule(name: "r", kind: .count, metric: "oauth.failure", threshold: 1)
-        let view = AlertRoutes.RuleView(
-            stored: StoredRule(id: 1, rule: rule, enabled: true, nextDueAt: 1, lastEvaluatedAt: nil),
-            groups: [RuleStore.GroupState(groupKey: "", status: .firing, value: 2, samples: 2, since: 1, alertID: 1)],
-            last: RuleStore.LastEvaluation(at: 1, durationMs: 1, workerID: "w", trigger: "schedule", groups: [group]))
+        let view = RuleBody(
+            StoredRule(id: 1, rule: rule, enabled: true, nextDueAt: 1, lastEvaluatedAt: nil),
+            groups: [RuleRepository.GroupState(groupKey: "", status: .firing, value: 2, samples: 2, since: 1, alertID: 1)],
+            last: RuleRepository.LastEvaluation(at: 1, durationMs: 1, workerID: "w", trigger: .schedule, groups: [group]))
         try Self.check("RuleView", view)
 
-        let summary = MetricsSummary(range: TimeRange(since: 0, until: 60), aggregates: [
+        let summary = SummaryBody(MetricsSummary(range: TimeRange(since: 0, until: 60), aggregates: [
             .init(platform: "tiktok", isTotal: false, name: "upload.success", count: 1, average: 1, p95: nil),
             .init(platform: nil, isTotal: true, name: "upload.success", count: 1, average: 1, p95: nil),
-        ])
+        ]))
         try Self.check("MetricsSummary", summary)
         try Self.check("SummaryGroup", summary.totals)
         #expect(try Self.keys(summary.platforms[0]).contains("platform"))

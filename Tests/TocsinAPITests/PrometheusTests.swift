@@ -25,7 +25,8 @@ struct PrometheusTests {
                         || text.contains(#"http_route="/api/metrics""#))
                 #expect(text.contains(#"tocsin_alerts{status="firing"} 2"#))
                 #expect(text.contains("tocsin_outbox_pending 0"))
-                #expect(text.contains(#"tocsin_db_pool_connections{state="open"}"#))
+                #expect(text.contains(#"tocsin_db_pool_connections{pool="primary",state="open"}"#))
+                #expect(text.contains(#"tocsin_db_pool_connections{pool="read",state="open"}"#))
                 #expect(text.contains("tocsin_database_up 1"))
                 #expect(text.contains("tocsin_rule_evaluations_total"))
             }

@@ -4,7 +4,7 @@ import TocsinCore
 
 @Suite("POST /api/metrics body: parsing and validation")
 struct EventBatchParserTests {
-    let now = 1_795_935_323.0  // 2026-11-29T06:55:23Z
+    let now: Date = 1_795_935_323  // 2026-11-29T06:55:23Z
     var parser: EventBatchParser { EventBatchParser(now: now) }
 
     func parse(_ json: String) -> EventBatchParser.Outcome { parser.parse(Array(json.utf8)) }
@@ -176,7 +176,7 @@ struct FormatTests {
 
     @Test("time ranges: named windows, since/until, and their errors")
     func ranges() throws {
-        let now = 1_000_000.0
+        let now: Date = 1_000_000
         #expect(try TimeRange.parse(window: nil, since: nil, until: nil, now: now) == TimeRange(since: now - 86_400, until: now))
         #expect(try TimeRange.parse(window: "15m", since: nil, until: nil, now: now).seconds == 900)
         #expect(throws: ValidationFailure.self) { try TimeRange.parse(window: "2h", since: nil, until: nil, now: now) }
@@ -206,7 +206,7 @@ struct FormatTests {
         // 1m buckets over 7 days is too many points.
         #expect(throws: ValidationFailure.self) {
             try SeriesQuery.parse(name: "a", agg: "count", numerator: nil, denominator: nil, bucket: "1m", platform: nil,
-                                  range: TimeRange(since: 0, until: 7 * 86_400))
+                                  range: TimeRange(since: 0, until: Date(timeIntervalSince1970: 7 * 86_400)))
         }
         #expect(throws: ValidationFailure.self) {
             try SeriesQuery.parse(name: nil, agg: "avg", numerator: nil, denominator: nil, bucket: "1h", platform: nil, range: range)

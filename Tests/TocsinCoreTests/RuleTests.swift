@@ -11,7 +11,7 @@ func defaultRules() throws -> [String: Rule] {
     return Dictionary(uniqueKeysWithValues: result.rules.map { ($0.name, $0) })
 }
 
-func points(_ name: String, _ count: Int, platform: String? = nil, value: Double = 1, at time: Double = 100) -> [RuleMath.Point] {
+func points(_ name: String, _ count: Int, platform: String? = nil, value: Double = 1, at time: Date = 100) -> [RuleMath.Point] {
     (0..<count).map { RuleMath.Point(time: time + Double($0) * 0.001, name: name, platform: platform, value: value) }
 }
 

@@ -166,3 +166,23 @@ struct MessageShapeTests {
         }
     }
 }
+
+@Suite("Outgoing connections")
+struct ConnectionReuseTests {
+    @Test("messages to one destination reuse the kept-alive connection")
+    func reuse() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        let transport = Transport(threads: 2)
+        var reused: [Bool] = []
+        for _ in 0..<3 {
+            let result = try await transport.post(url: receiver.url + "/hook", headers: ["Content-Type: application/json"],
+                                                  body: Data("{}".utf8))
+            #expect(result.status == 200)
+            reused.append(result.reusedConnection)
+        }
+        await transport.shutdown()
+        #expect(reused == [false, true, true])
+        #expect(try await receiver.requests().count == 3)
+    }
+}

@@ -1,41 +1,61 @@
 import Foundation
 import Logging
 import PostgresClient
+import Synchronization
 import TestSupport
 import TocsinCore
+import TocsinEngine
 import TocsinNotify
 import TocsinStore
 
-/// A store over a test database's pool.
+/// One store per test database (a process has one), made on first use.
+private let stores = Mutex<[String: Store]>([:])
+
+/// The store of the test database `pool` is on.
 func makeStore(_ pool: PostgresPool) -> Store {
-    Store(pool: pool, migrator: Migrator(migrations: []), logger: Logger(label: "test"))
+    let url = pool.configuration.conninfo
+    return stores.withLock { stores in
+        if let store = stores[url] { return store }
+        let store = try! Store(configuration: .init(databaseURL: url, poolSize: 4, readPoolSize: 2),
+                               migrator: Migrator(migrations: []), logger: Logger(label: "test"))
+        stores[url] = store
+        return store
+    }
 }
 
-/// Syncs a rule that fires on any `x` event and makes it fire for each of
+/// Applies `notify` as `tocsin run` does with a file of inline secrets, and
+/// returns the secrets a dispatcher of this process resolves.
+@discardableResult
+func applyNotify(_ pool: PostgresPool, _ notify: NotifyConfig) async throws -> [String: String] {
+    let (detached, secrets) = notify.detachingSecrets(environment: [:])
+    _ = try await makeStore(pool).config.applyNotify(detached, appliedBy: "test", source: "test")
+    return secrets
+}
+
+/// Applies a rule that fires on any `x` event and makes it fire for each of
 /// `platforms`, with `notify` routing the transitions. Returns the rule id.
 @discardableResult
 func fire(_ pool: PostgresPool, notify: NotifyConfig, platforms: [String?] = [nil], severity: Rule.Severity = .error,
           labels: [String: String] = [:]) async throws -> Int32 {
+    let store = makeStore(pool)
+    try await applyNotify(pool, notify)
     let rule = Rule(name: "test_rule", description: "Test rule fired by the suite", kind: .count, metric: "x", windowSeconds: 600,
                     threshold: 0, groupBy: platforms.contains { $0 != nil } ? .platform : .none, severity: severity,
                     labels: labels)
-    try await RuleStore(pool: pool).sync([rule])
+    try await store.rules.apply([rule], appliedBy: "test", source: "test")
     for platform in platforms {
         try await pool.query(
-            "INSERT INTO metric_events (occurred_at, name, platform, value) VALUES (now() - interval '5 seconds', 'x', $1, 1)",
-            [platform])
+            "INSERT INTO metric_events (occurred_at, name, platform, value) VALUES (now() - interval '5 seconds', 'x', \(platform), 1)")
     }
     let id: Int32 = try await pool.query("SELECT id FROM alert_rules WHERE name = 'test_rule'")[0].decode("id")
-    let evaluator = RuleEvaluator(pool: pool, workerID: "test", hooks: TransitionHooks(outbox: NotificationStore.outboxHook(config: notify)))
-    _ = try await evaluator.evaluate(ruleID: id, trigger: .manual, force: true)
+    _ = try await TestEvaluator(store: store, workerID: "test").evaluate(ruleID: id, trigger: .manual, force: true)
     return id
 }
 
 /// Resolves every open alert of the rule by evaluating after its events are gone.
 func resolveAll(_ pool: PostgresPool, notify: NotifyConfig, ruleID: Int32) async throws {
     try await pool.query("DELETE FROM metric_events WHERE name = 'x'")
-    let evaluator = RuleEvaluator(pool: pool, workerID: "test", hooks: TransitionHooks(outbox: NotificationStore.outboxHook(config: notify)))
-    _ = try await evaluator.evaluate(ruleID: ruleID, trigger: .manual, force: true)
+    _ = try await TestEvaluator(store: makeStore(pool), workerID: "test").evaluate(ruleID: ruleID, trigger: .manual, force: true)
 }
 
 func notificationStatuses(_ pool: PostgresPool) async throws -> [String] {
@@ -47,9 +67,12 @@ func withDispatcher<T: Sendable>(
     _ pool: PostgresPool, notify: NotifyConfig, settings: Dispatcher.Settings = fastSettings(), timeoutMs: Int = 15_000,
     _ body: () async throws -> T
 ) async throws -> T {
+    let secrets = try await applyNotify(pool, notify)
     let transport = Transport(threads: 4, connectTimeoutMs: 2_000, totalTimeoutMs: timeoutMs)
-    let dispatcher = Dispatcher(store: makeStore(pool), config: notify, sender: Sender(transport: transport, publicURL: "https://tocsin.example.com"),
-                                listener: nil, owner: "dispatcher-" + randomSuffix(), settings: settings, logger: Logger(label: "test"))
+    let dispatcher = try Dispatcher(
+        store: makeStore(pool), resolver: SecretResolver(localSecrets: secrets),
+        sender: Sender(transport: transport, publicURL: "https://tocsin.example.com"), events: nil,
+        owner: "dispatcher-" + randomSuffix(), settings: settings, logger: Logger(label: "test"))
     let task = Task { try await dispatcher.run() }
     do {
         let value = try await body()

@@ -11,12 +11,12 @@ func insert(_ pool: PostgresPool, _ name: String, count: Int, platform: String? 
     try await pool.query(
         """
         INSERT INTO metric_events (occurred_at, name, platform, value)
-        SELECT now() - make_interval(secs => $4 + g * 0.001), $1, $2, $3 FROM generate_series(1, $5) g
-        """, [name, platform, value, secondsAgo, count])
+        SELECT now() - make_interval(secs => \(secondsAgo) + g * 0.001), \(name), \(platform), \(value) FROM generate_series(1, \(count)) g
+        """)
 }
 
 func ruleID(_ pool: PostgresPool, _ name: String) async throws -> Int32 {
-    try await pool.query("SELECT id FROM alert_rules WHERE name = $1", [name])[0].decode("id")
+    try await pool.query("SELECT id FROM alert_rules WHERE name = \(name)")[0].decode("id")
 }
 
 func openAlerts(_ pool: PostgresPool) async throws -> [(String, String, String)] {
@@ -35,9 +35,9 @@ struct EvaluatorTests {
     @Test("boundaries: exactly 5 %, 9 attempts, 3 vs 4 token failures, per platform")
     func boundaries() async throws {
         try await withTestDatabase { db in
-            try await db.withPool { pool in
-                try await RuleStore(pool: pool).sync(try defaultRuleFile())
-                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
+                let evaluator = TestEvaluator(store: store, workerID: "test")
                 // tiktok: exactly 5 % of 100; instagram: 9 attempts all failed; youtube: 6 % of 100.
                 try await insert(pool, "upload.success", count: 95, platform: "tiktok")
                 try await insert(pool, "upload.failure", count: 5, platform: "tiktok")
@@ -48,17 +48,17 @@ struct EvaluatorTests {
                 try await insert(pool, "upload.failure", count: 50, platform: "tiktok", secondsAgo: 1000)
                 try await insert(pool, "token.refresh.failure", count: 3)
                 let outcome = try await evaluator.evaluate(ruleID: try await ruleID(pool, "high_error_rate"), trigger: .manual, force: true)
-                guard case .evaluated(let groups) = outcome else {
+                guard case .evaluated(let groups, _, _) = outcome else {
                     Issue.record("not evaluated: \(outcome)")
                     return
                 }
                 let byGroup = Dictionary(uniqueKeysWithValues: groups.map { ($0.groupKey ?? "?", $0) })
                 #expect(byGroup["tiktok"]?.value == 0.05)
-                #expect(byGroup["tiktok"]?.outcome == "ok")
+                #expect(byGroup["tiktok"]?.outcome == .ok)
                 #expect(byGroup["instagram"]?.value == nil)
                 #expect(byGroup["instagram"]?.samples == 9)
-                #expect(byGroup["instagram"]?.outcome == "no_data")
-                #expect(byGroup["youtube"]?.outcome == "firing")
+                #expect(byGroup["instagram"]?.outcome == .noData)
+                #expect(byGroup["youtube"]?.outcome == .firing)
 
                 let tokenRule = try await ruleID(pool, "token_refresh_failures")
                 _ = try await evaluator.evaluate(ruleID: tokenRule, trigger: .manual, force: true)
@@ -86,27 +86,26 @@ struct EvaluatorTests {
     @Test("the SQL agrees with the pure math on the same events")
     func sqlMatchesMath() async throws {
         try await withTestDatabase { db in
-            try await db.withPool { pool in
+            try await db.withPoolAndStore { pool, store in
                 var latency = Rule(name: "p95_latency", kind: .aggregate, metric: "api.latency", function: .p95,
                                    windowSeconds: 600, threshold: 1, groupBy: .platform, severity: .warning)
                 latency.intervalSeconds = 60
                 let last = Rule(name: "last_max", kind: .aggregate, metric: "api.latency", function: .max, lastEvents: 7,
                                 threshold: 100, groupBy: .platform, severity: .warning)
-                try await RuleStore(pool: pool).sync([latency, last])
+                try await store.rules.apply([latency, last], appliedBy: "test", source: "test")
                 var expected: [RuleMath.Point] = []
                 for (i, platform) in ["tiktok", "instagram"].enumerated() {
                     for k in 0..<40 {
                         let value = Double((k * 37 + i * 11) % 23) / 4
                         try await pool.query(
-                            "INSERT INTO metric_events (occurred_at, name, platform, value) VALUES (now() - make_interval(secs => $1), 'api.latency', $2, $3)",
-                            [Double(k * 10 + 5), platform, value])
+                            "INSERT INTO metric_events (occurred_at, name, platform, value) VALUES (now() - make_interval(secs => \(Double(k * 10 + 5))), 'api.latency', \(platform), \(value))")
                         expected.append(RuleMath.Point(time: 10_000 - Double(k * 10 + 5), name: "api.latency", platform: platform, value: value))
                     }
                 }
-                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                let evaluator = TestEvaluator(store: store, workerID: "test")
                 for rule in [latency, last] {
                     let outcome = try await evaluator.evaluate(ruleID: try await ruleID(pool, rule.name), trigger: .manual, force: true)
-                    guard case .evaluated(let groups) = outcome else {
+                    guard case .evaluated(let groups, _, _) = outcome else {
                         Issue.record("not evaluated")
                         return
                     }
@@ -125,10 +124,10 @@ struct EvaluatorTests {
     @Test("exactly one evaluation per interval: a second due check finds it done; a held lock is busy")
     func duePerInterval() async throws {
         try await withTestDatabase { db in
-            try await db.withPool { pool in
-                try await RuleStore(pool: pool).sync(try defaultRuleFile())
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
                 let id = try await ruleID(pool, "token_refresh_failures")
-                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                let evaluator = TestEvaluator(store: store, workerID: "test")
                 guard case .evaluated = try await evaluator.evaluate(ruleID: id, trigger: .schedule) else {
                     Issue.record("a due rule was not evaluated")
                     return
@@ -136,27 +135,26 @@ struct EvaluatorTests {
                 #expect(try await evaluator.evaluate(ruleID: id, trigger: .schedule) == .notDue)
                 // Events for its metric pull the rule forward (one second after its last
                 // evaluation at the earliest); that evaluation is logged as triggered by events.
-                #expect(try await RuleStore(pool: pool).wake(readers: ["token.refresh.failure"]) == 1)
-                #expect(try await RuleStore(pool: pool).wake(readers: ["upload.success"]) == 0)
+                #expect(try await store.rules.wake(readers: ["token.refresh.failure"]) == 1)
+                #expect(try await store.rules.wake(readers: ["upload.success"]) == 0)
                 try await Task.sleep(for: .milliseconds(1100))
                 guard case .evaluated = try await evaluator.evaluate(ruleID: id, trigger: .schedule) else {
                     Issue.record("an event-woken rule was not evaluated")
                     return
                 }
                 let triggers = try await pool.query(
-                    "SELECT trigger FROM rule_evaluations WHERE rule_id = $1 ORDER BY id", [Int(id)]).map { try $0.decode("trigger", as: String.self) }
+                    "SELECT trigger FROM rule_evaluations WHERE rule_id = \(Int(id)) ORDER BY id").map { try $0.decode("trigger", as: String.self) }
                 #expect(triggers == ["schedule", "event"])
                 // Next due is the start of the next aligned minute.
                 let due = try await pool.query(
-                    "SELECT next_due_at = date_trunc('minute', now()) + interval '1 minute' AS aligned FROM alert_rules WHERE id = $1",
-                    [Int(id)])
+                    "SELECT next_due_at = date_trunc('minute', now()) + interval '1 minute' AS aligned FROM alert_rules WHERE id = \(Int(id))")
                 #expect(try due[0].decode("aligned", as: Bool.self))
                 // Another transaction holding the rule's lock makes it busy.
-                try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = $1", [Int(id)])
+                try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = \(Int(id))")
                 let holder = try await blocking { try PostgresConnection.connect(db.url) }
                 try await blocking {
                     try holder.execute(script: "BEGIN")
-                    _ = try holder.tryAdvisoryTransactionLock(namespace: LockNamespace.ruleEvaluation, id: id)
+                    _ = try holder.tryAdvisoryTransactionLock(namespace: 0x7463_0003, id: id)
                 }
                 #expect(try await evaluator.evaluate(ruleID: id, trigger: .schedule) == .busy)
                 try await blocking {
@@ -174,31 +172,31 @@ struct EvaluatorTests {
     @Test("for, hysteresis, no_data and manual resolution against the database")
     func lifecycle() async throws {
         try await withTestDatabase { db in
-            try await db.withPool { pool in
+            try await db.withPoolAndStore { pool, store in
                 let held = Rule(name: "held", kind: .count, metric: "oauth.failure", windowSeconds: 600, threshold: 1,
                                 recoveryThreshold: 0, groupBy: .none, severity: .error, forSeconds: 1)
                 let vanishing = Rule(name: "vanishing", kind: .aggregate, metric: "webhook.latency", function: .avg,
                                      windowSeconds: 60, threshold: 5, severity: .warning, noData: .resolve)
-                try await RuleStore(pool: pool).sync([held, vanishing])
-                let evaluator = RuleEvaluator(pool: pool, workerID: "test")
+                try await store.rules.apply([held, vanishing], appliedBy: "test", source: "test")
+                let evaluator = TestEvaluator(store: store, workerID: "test")
                 let heldID = try await ruleID(pool, "held")
                 try await insert(pool, "oauth.failure", count: 2)
                 _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
                 #expect(try await openAlerts(pool).first?.2 == "pending")
                 // A pending alert has not fired: there is nothing to acknowledge yet.
                 let pendingID: Int = try await pool.query("SELECT id FROM alerts WHERE rule_name = 'held'")[0].decode("id")
-                await #expect(throws: AlertStore.ActionError.conflict("the alert is pending: it has not fired yet")) {
-                    try await AlertStore(pool: pool).act(.acknowledge, alertID: pendingID, actor: "ops", note: nil)
+                await #expect(throws: AlertRepository.ActionError.conflict("the alert is pending: it has not fired yet")) {
+                    try await store.alerts.act(.acknowledge, alertID: pendingID, actor: "ops", note: nil)
                 }
                 try await Task.sleep(for: .milliseconds(1100))
                 _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
                 #expect(try await openAlerts(pool).first?.2 == "firing")
                 // Manual resolution while the condition still holds: a new alert opens next time.
                 let alertID: Int = try await pool.query("SELECT id FROM alerts WHERE rule_name = 'held'")[0].decode("id")
-                let resolved = try await AlertStore(pool: pool).act(.resolve, alertID: alertID, actor: "ops", note: "rebooted")
+                let resolved = try await store.alerts.act(.resolve, alertID: alertID, actor: "ops", note: "rebooted")
                 #expect(resolved.status == .resolved && resolved.resolution == .manual && resolved.resolvedBy == "ops")
-                await #expect(throws: AlertStore.ActionError.conflict("the alert is already resolved")) {
-                    try await AlertStore(pool: pool).act(.resolve, alertID: alertID, actor: "ops", note: nil)
+                await #expect(throws: AlertRepository.ActionError.conflict("the alert is already resolved")) {
+                    try await store.alerts.act(.resolve, alertID: alertID, actor: "ops", note: nil)
                 }
                 _ = try await evaluator.evaluate(ruleID: heldID, trigger: .manual, force: true)
                 let count: Int = try await pool.query("SELECT count(*) AS n FROM alerts WHERE rule_name = 'held'")[0].decode("n")
@@ -218,27 +216,39 @@ struct EvaluatorTests {
 
                 // The history has every transition in order.
                 let transitions = try await pool.query(
-                    "SELECT transition, actor FROM alert_events WHERE alert_id = $1 ORDER BY id", [alertID])
+                    "SELECT transition, actor FROM alert_events WHERE alert_id = \(alertID) ORDER BY id")
                 #expect(try transitions.map { try $0.decode("transition", as: String.self) } == ["pending", "fired", "resolved"])
                 #expect(try transitions.last?.decode("actor", as: String.self) == "ops")
             }
         }
     }
 
-    @Test("a rule removed from the file is disabled, not deleted")
+    @Test("a rule removed from the file is disabled, not deleted; every change is a version with its diff")
     func sync() async throws {
         try await withTestDatabase { db in
-            try await db.withPool { pool in
-                let store = RuleStore(pool: pool)
+            try await db.withPoolAndStore { pool, store in
                 let rules = try defaultRuleFile()
-                #expect(try await store.sync(rules) == .init(upserted: 4, disabled: 0))
-                #expect(try await store.sync(rules) == .init(upserted: 0, disabled: 0))
+                let first = try await store.rules.apply(rules, appliedBy: "ops", source: "rules.yaml")
+                #expect(first.created && first.version == 1)
+                #expect(first.diff.filter { $0.hasPrefix("+ rule ") }.count == 4)
+                let again = try await store.rules.apply(rules, appliedBy: "ops", source: "rules.yaml")
+                #expect(!again.created && again.version == 1 && again.diff.isEmpty)
                 var changed = Array(rules.dropLast())
                 changed[0].threshold = 0.1
-                #expect(try await store.sync(changed) == .init(upserted: 1, disabled: 1))
-                #expect(try await store.list().count == 3)
-                #expect(try await store.list(includeDisabled: true).count == 4)
-                #expect(try await store.get(name: "high_error_rate")?.rule.threshold == 0.1)
+                let second = try await store.rules.apply(changed, appliedBy: "someone", source: "other.yaml")
+                #expect(second.created && second.version == 2)
+                #expect(second.diff.contains("- rule \(rules.last!.name)"))
+                #expect(second.diff.contains { $0.hasPrefix("~ rule \(rules[0].name): ") && $0.contains("threshold") })
+                #expect(second.diff.count == 2)
+                #expect(try await store.rules.list().count == 3)
+                #expect(try await store.rules.list(includeDisabled: true).count == 4)
+                #expect(try await store.rules.get(name: rules[0].name)?.rule.threshold == 0.1)
+                let versions = try await store.config.versions(.rules, limit: 10)
+                #expect(versions.map(\.version) == [2, 1])
+                #expect(versions[0].appliedBy == "someone" && versions[0].source == "other.yaml")
+                let stamped: Int = try await pool.query(
+                    "SELECT count(*) AS n FROM alert_rules WHERE version = 2")[0].decode("n")
+                #expect(stamped == 2)
             }
         }
     }

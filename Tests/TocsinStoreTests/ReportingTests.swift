@@ -73,10 +73,10 @@ struct ReportingTests {
         let queries = try Self.documentedQueries()
         let documented = try #require(queries.first { $0.title == title }, "no query headed '\(title)' in docs/reporting.md")
         try await withTestDatabase { db in
-            try await db.withPool { pool in
-                let seed = try await ReportingSeed.plant(pool)
+            try await db.withPoolAndStore { pool, store in
+                let seed = try await ReportingSeed.plant(pool, store)
                 let expected = try await seed.expected(title, pool)
-                let rows = try await pool.query(documented.sql)
+                let rows = try await pool.query(PostgresQuery(unsafeSQL: documented.sql))
                 #expect(rows.columns == expected.columns, "\(title): columns")
                 let actual = rows.map { row in (0..<rows.columns.count).map { row.text($0) } }
                 #expect(actual == expected.rows, "\(title): rows")
@@ -90,16 +90,16 @@ struct ReportingTests {
         let guide = try Self.documentedQueries("docs/MONITORING_GUIDE.md")
         #expect(!schema.isEmpty && !guide.isEmpty)
         try await withTestDatabase { db in
-            try await db.withPool { pool in
-                _ = try await ReportingSeed.plant(pool)
+            try await db.withPoolAndStore { pool, store in
+                _ = try await ReportingSeed.plant(pool, store)
                 // The seed writes events with SQL, not through the API: build their rollups.
                 try await pool.query("SELECT tocsin_rebuild_rollups('-infinity', 'infinity')")
                 for example in schema {
-                    let rows = try await pool.query(example.sql)
+                    let rows = try await pool.query(PostgresQuery(unsafeSQL: example.sql))
                     #expect(!rows.isEmpty, "schema.md, \(example.title): no rows")
                 }
                 for example in guide {
-                    _ = try await pool.query(example.sql)
+                    _ = try await pool.query(PostgresQuery(unsafeSQL: example.sql))
                 }
             }
         }
@@ -140,7 +140,7 @@ struct ReportingSeed: Sendable {
         Date(timeIntervalSince1970: midnight - Double(daysAgo * 86_400) + Double(hour * 3600 + minute * 60 + seconds))
     }
 
-    static func plant(_ pool: PostgresPool) async throws -> ReportingSeed {
+    static func plant(_ pool: PostgresPool, _ store: Store) async throws -> ReportingSeed {
         let clock = try await pool.query(
             """
             SELECT extract(epoch FROM date_trunc('day', now() AT TIME ZONE 'UTC'))::float8 AS midnight,
@@ -153,14 +153,14 @@ struct ReportingSeed: Sendable {
                         day: [1: try clock.decode("d1"), 2: try clock.decode("d2"), 3: try clock.decode("d3")])
         let now: Double = try clock.decode("now")
 
-        try await RuleStore(pool: pool).sync([
+        try await store.rules.apply([
             Rule(name: "upload_errors", kind: .ratio, numerator: ["upload.failure"],
                  denominator: ["upload.success", "upload.failure"], threshold: 0.05, groupBy: .platform, severity: .error),
             Rule(name: "token_failures", kind: .count, metric: "token.refresh.failure", threshold: 3, severity: .critical),
             Rule(name: "slow_webhooks", kind: .aggregate, metric: "webhook.latency", function: .avg, threshold: 5,
                  severity: .warning),
             Rule(name: "quiet_rule", kind: .count, metric: "oauth.failure", threshold: 5, severity: .warning),
-        ])
+        ], appliedBy: "test", source: "test")
 
         func alert(_ label: String, _ rule: String, _ group: String, _ status: String, started: Date, fired: Date?,
                    acknowledged: Date? = nil, resolved: Date? = nil, resolution: String? = nil) async throws {
@@ -169,13 +169,13 @@ struct ReportingSeed: Sendable {
                 INSERT INTO alerts (rule_id, rule_name, severity, group_key, platform, status, value, threshold, comparison,
                                     samples, started_at, fired_at, last_evaluated_at, acknowledged_at, acknowledged_by,
                                     resolved_at, resolved_by, resolution)
-                SELECT id, name, severity, $2::text, nullif($2::text, ''), $3::text, 1, threshold, comparison, 10,
-                       $4::timestamptz, $5::timestamptz, coalesce($7::timestamptz, $4::timestamptz), $6::timestamptz,
-                       CASE WHEN $6::timestamptz IS NOT NULL THEN 'oncall' END, $7::timestamptz,
-                       CASE WHEN $8::text = 'manual' THEN 'oncall' END, $8::text
-                FROM alert_rules WHERE name = $1::text
+                SELECT id, name, severity, \(group)::text, nullif(\(group)::text, ''), \(status)::text, 1, threshold, comparison, 10,
+                       \(started)::timestamptz, \(fired)::timestamptz, coalesce(\(resolved)::timestamptz, \(started)::timestamptz), \(acknowledged)::timestamptz,
+                       CASE WHEN \(acknowledged)::timestamptz IS NOT NULL THEN 'oncall' END, \(resolved)::timestamptz,
+                       CASE WHEN \(resolution)::text = 'manual' THEN 'oncall' END, \(resolution)::text
+                FROM alert_rules WHERE name = \(rule)::text
                 RETURNING id
-                """, [rule, group, status, started, fired, acknowledged, resolved, resolution])
+                """)
             seed.alerts[label] = try row[0].decode("id")
         }
         try await alert("A1", "upload_errors", "tiktok", "resolved", started: seed.at(2, 10, 0), fired: seed.at(2, 10, 0),
@@ -213,9 +213,9 @@ struct ReportingSeed: Sendable {
             try await pool.query(
                 """
                 INSERT INTO metric_events (occurred_at, name, platform, value)
-                SELECT $1::timestamptz + g * interval '1 second', $2::text, $3::text, $5::float8
-                FROM generate_series(1, $4::int) g
-                """, [start, name, platform, count, value])
+                SELECT \(start)::timestamptz + g * interval '1 second', \(name)::text, \(platform)::text, \(value)::float8
+                FROM generate_series(1, \(count)::int) g
+                """)
         }
         try await events("upload.success", "tiktok", 8, from: seed.at(2, 10, 0))
         try await events("upload.failure", "tiktok", 2, from: seed.at(2, 11, 0))
@@ -235,14 +235,13 @@ struct ReportingSeed: Sendable {
                 INSERT INTO notifications (alert_id, alert_event_id, rule_name, transition, channel, channel_kind, status,
                                            content, attempts, next_attempt_at, last_error, last_status_code, created_at,
                                            updated_at, sent_at)
-                SELECT a.id, (SELECT max(e.id) FROM alert_events e WHERE e.alert_id = a.id), a.rule_name, $2::text, $3::text,
-                       $4::text, $5::text, '{}'::jsonb, $6::int, $7::timestamptz, $11::text, $10::int, $7::timestamptz,
-                       coalesce($9::timestamptz, $7::timestamptz + make_interval(secs => coalesce($8::int, 0))),
-                       $7::timestamptz + make_interval(secs => $8::int)
-                FROM alerts a WHERE a.id = $1::int8
+                SELECT a.id, (SELECT max(e.id) FROM alert_events e WHERE e.alert_id = a.id), a.rule_name, \(transition)::text, \(channel)::text,
+                       \(kind)::text, \(status)::text, '{}'::jsonb, \(attempts)::int, \(created)::timestamptz, \(error)::text, \(code)::int, \(created)::timestamptz,
+                       coalesce(\(failedAt)::timestamptz, \(created)::timestamptz + make_interval(secs => coalesce(\(deliveredAfter)::int, 0))),
+                       \(created)::timestamptz + make_interval(secs => \(deliveredAfter)::int)
+                FROM alerts a WHERE a.id = \(seed.alerts[alert]!)::int8
                 RETURNING id
-                """,
-                [seed.alerts[alert]!, transition, channel, kind, status, attempts, created, deliveredAfter, failedAt, code, error])
+                """)
             seed.notifications[label] = try row[0].decode("id")
         }
         // slack-ops: 3 sent (1, 1, 2 attempts; 2, 4, 30 s), 1 dead after 8, 1 pending.
@@ -284,9 +283,9 @@ struct ReportingSeed: Sendable {
                 """
                 INSERT INTO rule_evaluations (rule_id, rule_name, group_key, value, samples, outcome, trigger, worker_id,
                                               started_at, duration_ms)
-                SELECT id, name, $2::text, $3::float8, 10, $4::text, 'schedule', 'test-worker', $5::timestamptz, $6::float8
-                FROM alert_rules WHERE name = $1::text
-                """, [rule, group, value, outcome, Date(timeIntervalSince1970: now - secondsAgo), ms])
+                SELECT id, name, \(group)::text, \(value)::float8, 10, \(outcome)::text, 'schedule', 'test-worker', \(Date(timeIntervalSince1970: now - secondsAgo))::timestamptz, \(ms)::float8
+                FROM alert_rules WHERE name = \(rule)::text
+                """)
         }
         try await evaluation("upload_errors", "tiktok", 0.2, outcome: "firing", secondsAgo: 2 * hour, ms: 4.5)
         try await evaluation("upload_errors", "instagram", nil, outcome: "no_data", secondsAgo: 2 * hour, ms: 4.5)
@@ -298,7 +297,7 @@ struct ReportingSeed: Sendable {
         for (name, date) in [("upload_errors last", Date(timeIntervalSince1970: now - hour)),
                              ("token_failures last", Date(timeIntervalSince1970: now - 3 * hour)),
                              ("N4 failed", seed.at(1, 9, 21)), ("N10 failed", seed.at(1, 13, 0, seconds: 1))] {
-            seed.shown[name] = try await pool.query("SELECT $1::timestamptz::text AS t", [date])[0].decode("t")
+            seed.shown[name] = try await pool.query("SELECT \(date)::timestamptz::text AS t")[0].decode("t")
         }
         return seed
     }

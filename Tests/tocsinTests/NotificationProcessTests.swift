@@ -29,13 +29,18 @@ struct NotificationProcessTests {
                 channels:
                   - name: hook
                     kind: webhook
-                    url: \(receiver.url)/hook
+                    url_env: TEST_HOOK_URL
                     rate_per_second: 1000
                     burst: 1000
                 routes:
                   - channels: [hook]
                 """, name: "notify.yaml")
-            let env = ["DATABASE_URL": db.url, "NOTIFY_CONFIG": config, "LOG_LEVEL": "warning", "WORKER_CONCURRENCY": "2"]
+            try await db.applyDefaultRules()
+            let applied = try await TestProcess.run(["notify", "apply", config], environment: ["DATABASE_URL": db.url])
+            #expect(applied.status == 0, "\(applied.stderr)")
+            #expect(applied.stdout.contains("applied as version 1"))
+            let env = ["DATABASE_URL": db.url, "TEST_HOOK_URL": receiver.url + "/hook", "LOG_LEVEL": "warning",
+                       "WORKER_CONCURRENCY": "2"]
             let workers = try (0..<3).map { _ in try TestProcess.launch(["worker"], environment: env) }
             let delivered = try await eventually(timeout: .seconds(60)) {
                 try await db.withPool(size: 1) { pool in
@@ -67,8 +72,10 @@ struct NotificationProcessTests {
                 try await pool.query(
                     "INSERT INTO metric_events (occurred_at, name, value) SELECT now() - interval '5 seconds', 'token.refresh.failure', 1 FROM generate_series(1, 4)")
             }
+            try await db.applyDefaultRules()
+            try await db.applyNotify(.slackFromEnvironment())
             let env = ["DATABASE_URL": db.url, "SLACK_WEBHOOK_URL": receiver.url + "/services/x", "LOG_LEVEL": "warning",
-                       "NOTIFY_LEASE_SECONDS": "3"]
+                       "NOTIFY_TIMEOUT_SECONDS": "1", "NOTIFY_LEASE_SECONDS": "11"]
             var pausing = env
             pausing["TOCSIN_TEST_DISPATCH_PAUSE_MS"] = "30000"
             let first = try TestProcess.launch(["worker"], environment: pausing)

@@ -23,6 +23,7 @@ struct WorkerProcessTests {
     func threeWorkers() async throws {
         try await withTestDatabase { db in
             try await db.withPool { pool in try await seedFiringEvents(pool) }
+            try await db.applyDefaultRules(intervalSeconds: 1)
             let env = ["DATABASE_URL": db.url, "ALERT_CHECK_INTERVAL": "1", "WORKER_CONCURRENCY": "2", "DB_POOL_SIZE": "4",
                        "LOG_LEVEL": "warning"]
             let workers = try (0..<3).map { _ in try TestProcess.launch(["worker"], environment: env) }
@@ -76,6 +77,7 @@ struct WorkerProcessTests {
     func killedMidEvaluation() async throws {
         try await withTestDatabase { db in
             try await db.withPool { pool in try await seedFiringEvents(pool) }
+            try await db.applyDefaultRules()
             let env = ["DATABASE_URL": db.url, "ALERT_CHECK_INTERVAL": "60", "LOG_LEVEL": "warning"]
             var pausing = env
             pausing["TOCSIN_TEST_EVALUATION_PAUSE_MS"] = "5000"
@@ -84,8 +86,7 @@ struct WorkerProcessTests {
                 // Wait until it holds rule locks (inside evaluation transactions).
                 let inside = try await eventually {
                     let n: Int = try await pool.query(
-                        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid",
-                        [Int(LockNamespace.ruleEvaluation)])[0].decode("n")
+                        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = \(0x7463_0003)::int8::oid")[0].decode("n")
                     return n > 0
                 }
                 #expect(inside, "the worker never started evaluating: \(first.stderr)")
@@ -95,8 +96,7 @@ struct WorkerProcessTests {
                 // The server notices the dead backend and rolls its transactions back.
                 let released = try await eventually {
                     let n: Int = try await pool.query(
-                        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = $1::int8::oid",
-                        [Int(LockNamespace.ruleEvaluation)])[0].decode("n")
+                        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND classid = \(0x7463_0003)::int8::oid")[0].decode("n")
                     return n == 0
                 }
                 #expect(released)

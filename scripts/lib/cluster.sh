@@ -1,5 +1,6 @@
 # shellcheck shell=bash
-# Shared by scripts/cluster.sh, scripts/chaos.sh and scripts/bench/{api,latency}.sh:
+# Shared by scripts/cluster.sh, scripts/chaos.sh, scripts/ha-cluster.sh,
+# scripts/failover.sh and scripts/bench/{api,latency}.sh:
 # the tocsin binary, nginx's local configuration derived from
 # docker/nginx.conf, and helpers to start, use and stop a local cluster.
 # Source it after scripts/lib/common.sh; it defines functions only.

@@ -7,6 +7,17 @@
  * cannot call, so each request is described by a struct and performed here.
  * All calls block; run them on a dedicated thread. */
 
+/* A connection cache (and DNS and TLS session caches) shared by every
+ * request given it, from any thread: keep-alive connections are reused per
+ * destination instead of one new connection per message. */
+typedef struct tocsin_curl_share tocsin_curl_share;
+tocsin_curl_share *tocsin_curl_share_new(void);
+void tocsin_curl_share_free(tocsin_curl_share *share);
+
+/* Called with each chunk of a response body as it arrives; return non-zero
+ * to stop the transfer (the request then ends with curl_code 23). */
+typedef int (*tocsin_body_callback)(void *context, const char *data, size_t length);
+
 typedef struct {
     const char *method;          /* "POST", "GET", ... */
     const char *url;
@@ -17,6 +28,10 @@ typedef struct {
     long connect_timeout_ms;
     long total_timeout_ms;
     size_t max_response_bytes;   /* response body kept up to this size */
+    tocsin_curl_share *share;    /* may be NULL: no reuse */
+    int collect_headers;         /* non-zero: keep the response headers */
+    tocsin_body_callback on_body;/* may be NULL: the body is collected */
+    void *on_body_context;
 } tocsin_http_request;
 
 typedef struct {
@@ -26,6 +41,9 @@ typedef struct {
     char retry_after[64];        /* the Retry-After header, if any */
     char *body;                  /* malloc'd, NUL-terminated; free with tocsin_http_response_free */
     size_t body_length;
+    char *headers;               /* malloc'd "Name: value\r\n" lines when collect_headers; may be NULL */
+    size_t headers_length;
+    long reused;                 /* 1 when an existing connection was used */
 } tocsin_http_response;
 
 int tocsin_curl_global_init(void);

@@ -1,0 +1,136 @@
+import Foundation
+import TocsinCore
+import TocsinStore
+
+/// An alert as the API shows it.
+struct AlertBody: Encodable, Sendable {
+    var id: Int
+    var rule: String
+    var severity: Rule.Severity
+    var status: AlertStatus
+    var groupKey: String
+    @NullEncoded var platform: String?
+    @NullEncoded var value: Double?
+    var threshold: Double
+    var comparison: String
+    var samples: Int
+    var description: String
+    @NullEncoded var runbookURL: String?
+    var startedAt: Date
+    @NullEncoded var firedAt: Date?
+    @NullEncoded var lastEvaluatedAt: Date?
+    @NullEncoded var acknowledgedAt: Date?
+    @NullEncoded var acknowledgedBy: String?
+    @NullEncoded var acknowledgeNote: String?
+    @NullEncoded var resolvedAt: Date?
+    @NullEncoded var resolvedBy: String?
+    @NullEncoded var resolution: Resolution?
+    @NullEncoded var resolveNote: String?
+    var labels: [String: String]
+
+    enum CodingKeys: String, CodingKey {
+        case id, rule, severity, status, platform, value, threshold, comparison, samples, description, resolution, labels
+        case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
+        case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
+        case acknowledgeNote = "acknowledge_note", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
+        case resolveNote = "resolve_note"
+    }
+
+    init(_ alert: Alert) {
+        id = alert.id
+        rule = alert.rule
+        severity = alert.severity
+        status = alert.status
+        groupKey = alert.groupKey
+        platform = alert.platform
+        value = alert.value
+        threshold = alert.threshold
+        comparison = alert.comparison
+        samples = alert.samples
+        description = alert.description
+        runbookURL = alert.runbookURL
+        startedAt = alert.startedAt
+        firedAt = alert.firedAt
+        lastEvaluatedAt = alert.lastEvaluatedAt
+        acknowledgedAt = alert.acknowledgedAt
+        acknowledgedBy = alert.acknowledgedBy
+        acknowledgeNote = alert.acknowledgeNote
+        resolvedAt = alert.resolvedAt
+        resolvedBy = alert.resolvedBy
+        resolution = alert.resolution
+        resolveNote = alert.resolveNote
+        labels = alert.labels
+    }
+}
+
+/// One step of an alert's history.
+struct TransitionBody: Encodable, Sendable {
+    var id: Int
+    var alertID: Int
+    var transition: AlertTransition.Kind
+    @NullEncoded var from: AlertStatus?
+    var to: AlertStatus
+    @NullEncoded var value: Double?
+    var threshold: Double
+    var samples: Int
+    var actor: String
+    @NullEncoded var note: String?
+    @NullEncoded var resolution: Resolution?
+    var at: Date
+
+    enum CodingKeys: String, CodingKey {
+        case id, transition, from, to, value, threshold, samples, actor, note, resolution, at
+        case alertID = "alert_id"
+    }
+
+    init(_ t: AlertTransition) {
+        id = t.id
+        alertID = t.alertID
+        transition = t.kind
+        from = t.from
+        to = t.to
+        value = t.value
+        threshold = t.threshold
+        samples = t.samples
+        actor = t.actor
+        note = t.note
+        resolution = t.resolution
+        at = t.at
+    }
+}
+
+struct AlertPageBody: Encodable, Sendable {
+    var alerts: [AlertBody]
+    @NullEncoded var nextCursor: String?
+    enum CodingKeys: String, CodingKey {
+        case alerts
+        case nextCursor = "next_cursor"
+    }
+}
+
+struct AlertDetailBody: Encodable, Sendable {
+    var alert: AlertBody
+    var transitions: [TransitionBody]
+}
+
+/// One group of an evaluation.
+struct GroupResultBody: Encodable, Sendable {
+    var rule: String
+    @NullEncoded var groupKey: String?
+    @NullEncoded var value: Double?
+    var samples: Int
+    var outcome: EvaluationOutcome
+
+    enum CodingKeys: String, CodingKey {
+        case rule, value, samples, outcome
+        case groupKey = "group_key"
+    }
+
+    init(_ result: GroupResult) {
+        rule = result.rule
+        groupKey = result.groupKey
+        value = result.value
+        samples = result.samples
+        outcome = result.outcome
+    }
+}

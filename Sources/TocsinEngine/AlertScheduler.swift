@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import ServiceLifecycle
+import TocsinCore
+import TocsinStore
+
+/// The worker's alert checking: evaluates due rules (each exactly once per
+/// interval across all workers), evaluates early when events arrive for a
+/// metric a rule reads, answers "run checks now" requests, and keeps the
+/// worker's heartbeat.
+public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
+    public var description: String { "AlertScheduler" }
+    let store: Store
+    let evaluator: RuleEvaluator
+    let checks: CheckRunner
+    let events: DatabaseEvents
+    let concurrency: Int
+    let heartbeat: Duration
+    let logger: Logger
+    private let wakeup = Wakeup()
+
+    /// What the scheduler needs the process's database events to carry.
+    public static let topics: Set<DatabaseEvents.Topic> = [.events, .checks]
+
+    public init(evaluator: RuleEvaluator, events: DatabaseEvents, concurrency: Int, heartbeat: Duration, logger: Logger) {
+        self.store = evaluator.store
+        self.evaluator = evaluator
+        self.checks = CheckRunner(evaluator: evaluator)
+        self.events = events
+        self.concurrency = max(1, concurrency)
+        self.heartbeat = heartbeat
+        var logger = logger
+        logger[metadataKey: "worker.id"] = .string(evaluator.workerID)
+        self.logger = logger
+    }
+
+    var workerID: String { evaluator.workerID }
+
+    public func run() async throws {
+        while (try? await store.workers.register(id: workerID, roles: ["worker"])) == nil {
+            if Task.isShuttingDownGracefully || Task.isCancelled { return }
+            logger.warning("cannot register the worker; retrying")
+            try? await Task.sleep(for: .seconds(1))
+        }
+        logger.info("worker started")
+        await cancelWhenGracefulShutdown {
+            await withTaskGroup(of: Void.self) { group in
+                group.addTask { await self.listen() }
+                group.addTask { await self.beat() }
+                group.addTask { await self.schedule() }
+                await group.next()
+                group.cancelAll()
+            }
+        }
+        try? await shielded { [store, workerID, counters = evaluator.counters] in
+            try await store.workers.heartbeat(id: workerID, counts: counters.drain())
+            try await store.workers.stopped(id: workerID)
+        }
+        logger.info("worker stopped")
+    }
+
+    /// Turns database events into early evaluations and check requests.
+    private func listen() async {
+        var pending: Set<String> = []
+        for await event in events.subscribe() {
+            switch event {
+            case .connected, .checkRequested:
+                wakeup.signal()
+            case .eventsArrived(let names):
+                pending.formUnion(names)
+                // Let notifications that arrive together share one update.
+                try? await Task.sleep(for: .milliseconds(5))
+                let names = Array(pending)
+                pending = []
+                do {
+                    if try await store.rules.wake(readers: names) > 0 { wakeup.signal() }
+                } catch {
+                    logger.debug("early evaluation not scheduled", metadata: ["error": "\(error)"])
+                }
+            case .outboxDue, .alertChanged:
+                break
+            }
+            if Task.isCancelled { break }
+        }
+    }
+
+    private func beat() async {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: heartbeat)
+            let counts = evaluator.counters.drain()
+            do {
+                try await store.workers.heartbeat(id: workerID, counts: counts)
+            } catch is CancellationError {
+                evaluator.counters.restore(counts)
+            } catch {
+                evaluator.counters.restore(counts)
+                logger.warning("heartbeat failed", metadata: ["error": "\(error)"])
+            }
+        }
+    }
+
+    private func schedule() async {
+        while !Task.isCancelled {
+            var wait = Duration.seconds(1)
+            do {
+                let answered = try await checks.answerPending()
+                if answered > 0 { logger.info("answered requested checks", metadata: ["checks": "\(answered)"]) }
+                let (due, next) = try await store.rules.due(limit: concurrency * 8)
+                if !due.isEmpty {
+                    await evaluate(due)
+                    continue
+                }
+                wait = next
+            } catch {
+                logger.warning("scheduling failed; retrying", metadata: ["error": "\(error)"])
+            }
+            await wakeup.wait(timeout: wait)
+        }
+    }
+
+    private func evaluate(_ rules: [(id: Int32, name: String)]) async {
+        await withTaskGroup(of: Void.self) { group in
+            var iterator = rules.makeIterator()
+            func addNext() -> Bool {
+                guard let (id, name) = iterator.next() else { return false }
+                group.addTask { await self.evaluateOne(id: id, name: name) }
+                return true
+            }
+            for _ in 0..<concurrency where addNext() {}
+            while await group.next() != nil {
+                _ = addNext()
+            }
+        }
+    }
+
+    private func evaluateOne(id: Int32, name: String) async {
+        do {
+            let outcome = try await evaluator.evaluate(ruleID: id, trigger: .schedule)
+            if case .evaluated(let results, _, _) = outcome {
+                for result in results where result.transition != nil {
+                    logger.debug("rule evaluated", metadata: [
+                        "rule": .string(name), "group": .string(result.groupKey ?? ""),
+                        "outcome": .string(result.outcome.rawValue),
+                    ])
+                }
+            }
+        } catch is CancellationError {
+            // Shutting down: the evaluation did not start, nothing was written.
+        } catch {
+            logger.warning("rule evaluation failed", metadata: ["rule": .string(name), "error": "\(error)"])
+        }
+    }
+}

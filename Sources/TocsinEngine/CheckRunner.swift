@@ -1,0 +1,52 @@
+import Foundation
+import TocsinCore
+import TocsinStore
+
+/// Answers "run checks now" requests: evaluates what a request asks for
+/// (every enabled rule, or one) and records the results on it.
+public struct CheckRunner: Sendable {
+    public let evaluator: RuleEvaluator
+
+    public init(evaluator: RuleEvaluator) {
+        self.evaluator = evaluator
+    }
+
+    var store: Store { evaluator.store }
+
+    /// Claims and runs every unclaimed request.
+    public func answerPending() async throws -> Int {
+        var answered = 0
+        while let request = try await store.checks.claim(by: evaluator.workerID) {
+            await run(request)
+            answered += 1
+        }
+        return answered
+    }
+
+    /// Runs request `id` here if nobody has claimed it (the API process, when
+    /// no worker answered). Returns false when another process had it.
+    public func runIfUnclaimed(id: Int) async throws -> Bool {
+        guard let request = try await store.checks.claim(id: id, by: evaluator.workerID) else { return false }
+        await run(request)
+        return true
+    }
+
+    func run(_ request: CheckRequestRepository.Request) async {
+        var results: [GroupResult] = []
+        var failure: String?
+        do {
+            let targets = try await store.rules.list().filter { request.ruleName == nil || $0.rule.name == request.ruleName }
+            if let name = request.ruleName, targets.isEmpty {
+                failure = "no enabled rule named \(name)"
+            }
+            for target in targets {
+                if case .evaluated(let groups, _, _) = try await evaluator.evaluate(ruleID: target.id, trigger: .manual, force: true) {
+                    results += groups
+                }
+            }
+        } catch {
+            failure = "\(error)"
+        }
+        try? await store.checks.complete(id: request.id, results: results, error: failure)
+    }
+}

@@ -1,0 +1,35 @@
+import Foundation
+import TocsinCore
+
+/// PagerDuty Events API v2: trigger on firing, resolve on resolved, one
+/// incident per alert (`dedup_key`), so a repeated trigger folds into it.
+enum PagerDutyMessage {
+    static func body(_ text: MessageText, routingKey: String) -> Data {
+        let alert = text.alert
+        var body: [String: Any] = [
+            "routing_key": routingKey,
+            "event_action": text.payload.isResolved ? "resolve" : "trigger",
+            "dedup_key": "tocsin-alert-\(alert.id)",
+        ]
+        if !text.payload.isResolved {
+            var details: [String: Any] = [
+                "value": alert.value as Any? ?? NSNull(), "threshold": alert.threshold, "comparison": alert.comparison,
+                "samples": alert.samples, "rule": alert.rule, "description": alert.description,
+            ]
+            if let platform = alert.platform { details["platform"] = platform }
+            body["payload"] = [
+                "summary": text.title + " — " + text.valueText,
+                "source": "tocsin",
+                "severity": alert.severity.rawValue,
+                "timestamp": RFC3339.format(text.payload.transitionAt),
+                "component": alert.platform ?? "all",
+                "group": alert.rule,
+                "custom_details": details,
+            ]
+            if let link = text.dashboardLink {
+                body["links"] = [["href": link, "text": "Tocsin dashboard"]]
+            }
+        }
+        return MessageText.json(body)
+    }
+}

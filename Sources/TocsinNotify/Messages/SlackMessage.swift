@@ -1,0 +1,35 @@
+import Foundation
+import TocsinCore
+
+/// Slack incoming webhook: one attachment, coloured by severity (green
+/// when resolved).
+enum SlackMessage {
+    static func body(_ text: MessageText, now: Date) -> Data {
+        let alert = text.alert
+        var fields: [[String: Any]] = [
+            ["title": "Value", "value": text.valueText, "short": true],
+            ["title": "Samples", "value": String(alert.samples), "short": true],
+            ["title": "Platform", "value": alert.platform ?? "all", "short": true],
+            ["title": "Severity", "value": alert.severity.rawValue, "short": true],
+            ["title": "Started at", "value": RFC3339.format(alert.startedAt), "short": true],
+        ]
+        if let duration = text.durationText {
+            fields.append(["title": "Duration", "value": duration, "short": true])
+            if let by = alert.resolvedBy { fields.append(["title": "Resolved by", "value": by, "short": true]) }
+        }
+        var attachment: [String: Any] = [
+            "color": text.color,
+            "title": text.title,
+            "text": alert.description,
+            "fields": fields,
+            "footer": "Tocsin · alert \(alert.id)",
+            "ts": Int(now.timeIntervalSince1970),
+            "fallback": text.title + " — " + text.valueText,
+        ]
+        if let link = text.dashboardLink { attachment["title_link"] = link }
+        if let runbook = alert.runbookURL {
+            attachment["actions"] = [["type": "button", "text": "Runbook", "url": runbook]]
+        }
+        return MessageText.json(["text": text.title, "attachments": [attachment]])
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+import PostgresClient
+import TocsinCore
+
+/// Evaluates one rule in one transaction.
+///
+/// The transaction takes `pg_try_advisory_xact_lock(ruleEvaluation, rule id)`
+/// and re-checks, by the database clock, that the rule is still due; then it
+/// measures every group in SQL, decides each group's transition with the
+/// pure state machine, writes the alerts, their transitions (and
+/// notification rows), the evaluation log and the rule's next due time, and
+/// commits them together. A worker killed half-way — or a primary that dies
+/// under it — leaves nothing: the server rolls the transaction back and the
+/// lock goes with it, and the rule is still due for the next worker.
+public struct EvaluationRepository: Sendable {
+    let database: Database
+    let config: ConfigRepository
+
+    public enum Outcome: Sendable, Equatable {
+        case evaluated([GroupResult], durationMs: Double, at: Date)
+        /// Another worker holds the rule's lock.
+        case busy
+        /// Already evaluated for this interval (or disabled).
+        case notDue
+    }
+
+    /// Evaluates rule `id` as `workerID`. With `force`, the due time is not
+    /// checked and the lock is waited for (manual checks). `pause` (tests
+    /// only) sleeps inside the transaction after measuring, so a test can
+    /// kill the process mid-evaluation.
+    public func evaluate(ruleID: Int32, trigger: EvaluationTrigger, force: Bool = false, workerID: String,
+                         pause: Duration? = nil) async throws -> Outcome {
+        let config = self.config
+        return try await database.transaction { connection in
+            if force {
+                try connection.advisoryTransactionLock(namespace: LockNamespace.ruleEvaluation, id: ruleID)
+            } else if try !connection.tryAdvisoryTransactionLock(namespace: LockNamespace.ruleEvaluation, id: ruleID) {
+                return .busy
+            }
+            guard let row = try connection.query(
+                """
+                SELECT \(RuleRepository.columns), next_due_at <= now() AS due, due_reason, now() AS now,
+                       clock_timestamp() AS started
+                FROM alert_rules WHERE id = \(ruleID) AND enabled
+                """).first
+            else { return .notDue }
+            let due: Bool = try row.decode("due")
+            guard force || due else { return .notDue }
+            // A due time pulled forward by arriving events is an early
+            // evaluation, not the interval's scheduled one.
+            var trigger = trigger
+            if trigger == .schedule, try row.decode("due_reason", as: DueReason.self) == .event { trigger = .event }
+            let evaluation = Evaluation(
+                rule: try RuleRepository.decode(row).rule, ruleID: ruleID, now: try row.decode("now"),
+                actor: "worker:" + workerID, connection: connection, transitions: TransitionWriter(config: config))
+            var measured = try Self.measure(evaluation.rule, connection, now: evaluation.now)
+            if let pause { Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18) }
+            let results = try evaluation.apply(&measured)
+            let started: Date = try row.decode("started")
+            let finished: Date = try connection.query("SELECT clock_timestamp() AS t")[0].decode("t")
+            let durationMs = finished.timeIntervalSince(started) * 1000
+            try Self.log(results, rule: evaluation.rule, ruleID: ruleID, trigger: trigger, workerID: workerID,
+                         durationMs: durationMs, connection)
+            return .evaluated(results, durationMs: durationMs, at: evaluation.now)
+        }
+    }
+
+    /// The evaluation log (one row per group, or one row without a group
+    /// when the rule had none to evaluate) and the next due time. started_at
+    /// is the transaction's now(), the clock the due check and the next due
+    /// time use, so each evaluation falls in its own interval.
+    static func log(_ results: [GroupResult], rule: Rule, ruleID: Int32, trigger: EvaluationTrigger, workerID: String,
+                    durationMs: Double, _ connection: PostgresConnection) throws {
+        let logged = results.isEmpty
+            ? [GroupResult(rule: rule.name, groupKey: nil, value: nil, samples: 0, outcome: .noData)] : results
+        try connection.query(
+            """
+            INSERT INTO rule_evaluations (rule_id, rule_name, group_key, value, samples, outcome, trigger, worker_id,
+                                          started_at, duration_ms)
+            SELECT \(ruleID), \(rule.name), g, v, s, o, \(trigger), \(workerID), now(), \(durationMs)
+            FROM unnest(\(logged.map(\.groupKey))::text[], \(logged.map(\.value))::float8[], \(logged.map(\.samples))::int[],
+                        \(logged.map(\.outcome))::text[]) AS t(g, v, s, o)
+            """)
+        // Next due: the start of the next interval, aligned to the epoch, so
+        // every interval has exactly one scheduled evaluation.
+        try connection.query(
+            """
+            UPDATE alert_rules
+            SET last_evaluated_at = now(), due_reason = 'schedule',
+                next_due_at = to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds)
+            WHERE id = \(ruleID)
+            """)
+    }
+}
+
+/// One rule's evaluation inside its transaction: the state machine's
+/// decision for each group, written.
+struct Evaluation {
+    let rule: Rule
+    let ruleID: Int32
+    let now: Date
+    let actor: String
+    let connection: PostgresConnection
+    let transitions: TransitionWriter
+
+    /// Decides and writes every group measured (and every group with an
+    /// open alert but no data now).
+    func apply(_ measured: inout [String: RuleMeasurement]) throws -> [GroupResult] {
+        // Open alerts are locked so a concurrent manual action waits for us.
+        var open: [String: OpenAlert] = [:]
+        for row in try connection.query(
+            "SELECT id, group_key, status, started_at FROM alerts WHERE rule_id = \(ruleID) AND status <> 'resolved' FOR UPDATE") {
+            open[try row.decode("group_key")] = OpenAlert(id: try row.decode("id"), status: try row.decode("status"),
+                                                          startedAt: try row.decode("started_at"))
+        }
+        for key in open.keys where measured[key] == nil { measured[key] = RuleMath.empty(rule) }
+        if measured.isEmpty && rule.groupBy == .none { measured[""] = RuleMath.empty(rule) }
+        return try measured.keys.sorted().map { key in
+            let measurement = measured[key]!
+            let decision = AlertStateMachine.decide(rule: rule, open: open[key], measurement: measurement, now: now)
+            let (outcome, transition) = try write(decision, groupKey: key, current: open[key], measurement: measurement)
+            return GroupResult(rule: rule.name, groupKey: key, value: measurement.value, samples: measurement.samples,
+                               outcome: outcome, transition: transition)
+        }
+    }
+
+    /// Writes what `decision` means; returns the outcome for the log and the
+    /// transition made, if any.
+    func write(_ decision: AlertDecision, groupKey: String, current: OpenAlert?,
+               measurement: RuleMeasurement) throws -> (EvaluationOutcome, AlertTransition.Kind?) {
+        let noDataOrOK: EvaluationOutcome = measurement.value == nil ? .noData : .ok
+        switch decision {
+        case .none:
+            return (noDataOrOK, nil)
+        case .keep:
+            guard let current else { return (.ok, nil) }
+            try connection.query(
+                """
+                UPDATE alerts SET value = \(measurement.value), samples = \(measurement.samples), last_evaluated_at = now()
+                WHERE id = \(current.id)
+                """)
+            return (measurement.value == nil ? .noData : EvaluationOutcome(current.status), nil)
+        case .open(let status):
+            let platform = rule.groupBy == .platform && !groupKey.isEmpty ? groupKey : nil
+            let id: Int = try connection.query(
+                """
+                INSERT INTO alerts (rule_id, rule_name, severity, group_key, platform, status, value, threshold, comparison,
+                                    samples, started_at, fired_at)
+                VALUES (\(ruleID), \(rule.name), \(rule.severity), \(groupKey), \(platform), \(status), \(measurement.value),
+                        \(rule.threshold), \(rule.comparison), \(measurement.samples), now(),
+                        CASE WHEN \(status) = 'firing' THEN now() END)
+                RETURNING id
+                """)[0].decode("id")
+            let kind: AlertTransition.Kind = status == .firing ? .fired : .pending
+            try transitions.record(connection, alertID: id, kind: kind, from: nil, actor: actor)
+            return (EvaluationOutcome(status), kind)
+        case .fire:
+            guard let current else { return (.ok, nil) }
+            try connection.query(
+                """
+                UPDATE alerts SET status = 'firing', fired_at = now(), value = \(measurement.value),
+                                  samples = \(measurement.samples), last_evaluated_at = now()
+                WHERE id = \(current.id)
+                """)
+            try transitions.record(connection, alertID: current.id, kind: .fired, from: current.status, actor: actor)
+            return (.firing, .fired)
+        case .resolve(let resolution):
+            guard let current else { return (.ok, nil) }
+            try connection.query(
+                """
+                UPDATE alerts SET status = 'resolved', resolved_at = now(), resolution = \(resolution),
+                                  value = \(measurement.value), samples = \(measurement.samples), last_evaluated_at = now()
+                WHERE id = \(current.id)
+                """)
+            try transitions.record(connection, alertID: current.id, kind: .resolved, from: current.status, actor: actor,
+                                   resolution: resolution)
+            return (.resolved, .resolved)
+        }
+    }
+}
+
+extension EvaluationOutcome {
+    init(_ status: AlertStatus) {
+        switch status {
+        case .pending: self = .pending
+        case .firing: self = .firing
+        case .acknowledged: self = .acknowledged
+        case .resolved: self = .resolved
+        }
+    }
+}

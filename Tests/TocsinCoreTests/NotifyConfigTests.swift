@@ -1,0 +1,80 @@
+import Foundation
+import Testing
+import TocsinCore
+
+@Suite("Notification configuration")
+struct NotifyConfigTests {
+    @Test("routes by severity and labels, send_resolved, the shortest repeat interval")
+    func routing() throws {
+        let yaml = """
+            channels:
+              - name: slack
+                kind: slack
+                url_env: TEST_SLACK_URL
+              - name: pager
+                kind: pagerduty
+                routing_key: abc
+              - name: mail
+                kind: email
+                smtp_url: smtp://127.0.0.1:2525
+                from: t@example.com
+                to: [a@example.com]
+            routes:
+              - channels: [slack]
+                repeat_interval: 4h
+              - channels: [pager, slack]
+                severities: [critical]
+                labels: {team: integrations}
+                repeat_interval: 30m
+              - channels: [mail]
+                send_resolved: false
+            """
+        let result = NotifyConfigFile.parse(yaml: yaml, environment: ["TEST_SLACK_URL": "https://hooks.slack.com/services/T/B/xyz"])
+        let config = try #require(result.config, "\(result.problems)")
+        let critical = config.destinations(rule: "r", severity: .critical, labels: ["team": "integrations"], transition: .fired)
+        #expect(critical.map(\.channel.name) == ["slack", "pager", "mail"])
+        #expect(critical.first { $0.channel.name == "slack" }?.repeatIntervalSeconds == 1800)
+        let warning = config.destinations(rule: "r", severity: .warning, labels: [:], transition: .resolved)
+        #expect(warning.map(\.channel.name) == ["slack"])
+        #expect(config.channel(named: "slack")?.destination == "https://hooks.slack.com/services/***")
+        #expect(config.channel(named: "slack")?.ratePerSecond == 1)
+        #expect(config.channel(named: "slack")?.burst == 5)
+    }
+
+    @Test("problems are reported with line and field; missing secrets from the environment are named")
+    func problems() {
+        let yaml = """
+            channels:
+              - name: slack
+                kind: slack
+                url_env: NOT_SET_ANYWHERE
+              - name: hook
+                kind: carrier-pigeon
+            routes:
+              - channels: [slack, nowhere]
+                severities: [loud]
+                repeat_interval: 10s
+            """
+        let problems = NotifyConfigFile.parse(yaml: yaml, environment: [:]).problems
+        #expect(problems.contains { $0.field == "url_env" && $0.line == 4 && $0.message.contains("NOT_SET_ANYWHERE") })
+        #expect(problems.contains { $0.field == "kind" && $0.rule == "channel hook" })
+        #expect(problems.contains { $0.field == "channels" && $0.message.contains("nowhere") })
+        #expect(problems.contains { $0.field == "severities" })
+        #expect(problems.contains { $0.field == "repeat_interval" })
+    }
+
+    @Test("retry delays: exponential with jitter, Retry-After honoured, nil after the last attempt")
+    func retryPolicy() {
+        let policy = RetryPolicy(maxAttempts: 4, baseDelay: 2, maxDelay: 600)
+        #expect(policy.delay(afterAttempt: 1, requested: nil, random: 1) == 2)
+        #expect(policy.delay(afterAttempt: 3, requested: nil, random: 1) == 8)
+        #expect(policy.delay(afterAttempt: 3, requested: nil, random: 0) == 4)
+        #expect(policy.delay(afterAttempt: 2, requested: 30, random: 0) == 30)
+        #expect(policy.delay(afterAttempt: 4, requested: nil) == nil)
+        #expect(RetryPolicy.classify(status: 503, transportFailed: false, retryAfter: nil, now: 0) == .retry(after: nil))
+        #expect(RetryPolicy.classify(status: 429, transportFailed: false, retryAfter: "7", now: 0) == .retry(after: 7))
+        #expect(RetryPolicy.classify(status: 404, transportFailed: false, retryAfter: nil, now: 0) == .fail)
+        #expect(RetryPolicy.classify(status: 0, transportFailed: true, retryAfter: nil, now: 0) == .retry(after: nil))
+        #expect(RetryPolicy.parseRetryAfter("Thu, 01 Jan 1970 00:01:40 GMT", now: 40) == 60)
+    }
+}

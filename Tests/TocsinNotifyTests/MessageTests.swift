@@ -1,0 +1,103 @@
+import Foundation
+import TestSupport
+import Testing
+import TocsinCore
+@testable import TocsinNotify
+
+/// The message builders, pure: what each channel kind receives.
+@Suite("Message bodies")
+struct MessageTests {
+    static let alert = Alert(
+        id: 87, rule: "high_error_rate", severity: .error, status: .firing, groupKey: "tiktok", platform: "tiktok",
+        value: 0.0834, threshold: 0.05, comparison: ">", samples: 48, description: "Upload error rate above 5 %",
+        runbookURL: "https://runbooks.example.com/uploads", startedAt: 1_795_935_323, firedAt: 1_795_935_323,
+        lastEvaluatedAt: 1_795_935_383, acknowledgedAt: nil, acknowledgedBy: nil, acknowledgeNote: nil, resolvedAt: nil,
+        resolvedBy: nil, resolution: nil, resolveNote: nil, labels: ["team": "integrations"])
+
+    static func text(_ kind: NotificationPayload.Kind, alert: Alert = alert, publicURL: String? = "https://tocsin.example.com/")
+        -> MessageText
+    {
+        MessageText(payload: NotificationPayload(kind: kind, alert: alert, transitionAt: 1_795_935_383), notificationID: 4211,
+                    publicURL: publicURL)
+    }
+
+    static func json(_ data: Data) throws -> [String: Any] {
+        try #require(try JSONSerialization.jsonObject(with: data) as? [String: Any])
+    }
+
+    @Test("Slack: one attachment coloured by severity, green when resolved, with the value, a link and the runbook")
+    func slack() throws {
+        let fired = try Self.json(SlackMessage.body(Self.text(.fired), now: 1_795_935_400))
+        #expect(fired["text"] as? String == "[FIRING] high_error_rate · tiktok")
+        let attachment = try #require((fired["attachments"] as? [[String: Any]])?.first)
+        #expect(attachment["color"] as? String == "#FF0000")
+        #expect(attachment["title_link"] as? String == "https://tocsin.example.com/monitoring?alert=87")
+        #expect(attachment["ts"] as? Int == 1_795_935_400)
+        let fields = try #require(attachment["fields"] as? [[String: Any]])
+        #expect(fields.first { $0["title"] as? String == "Value" }?["value"] as? String == "0.0834 (threshold > 0.05)")
+        #expect((attachment["actions"] as? [[String: Any]])?.first?["url"] as? String == "https://runbooks.example.com/uploads")
+        var resolvedAlert = Self.alert
+        resolvedAlert.status = .resolved
+        resolvedAlert.resolvedAt = Date(timeIntervalSince1970: 1_795_935_323 + 3725)
+        resolvedAlert.resolvedBy = "ops"
+        let resolved = try Self.json(SlackMessage.body(Self.text(.resolved, alert: resolvedAlert, publicURL: nil), now: 0))
+        let second = try #require((resolved["attachments"] as? [[String: Any]])?.first)
+        #expect(second["color"] as? String == MessageText.resolvedColor)
+        #expect(second["title_link"] == nil)
+        let more = try #require(second["fields"] as? [[String: Any]])
+        #expect(more.first { $0["title"] as? String == "Duration" }?["value"] as? String == "1h 2m")
+        #expect(more.first { $0["title"] as? String == "Resolved by" }?["value"] as? String == "ops")
+    }
+
+    @Test("PagerDuty: trigger with a summary and details, resolve with the same dedup_key and nothing else")
+    func pagerDuty() throws {
+        let trigger = try Self.json(PagerDutyMessage.body(Self.text(.fired), routingKey: "R0UT1NG"))
+        #expect(trigger["event_action"] as? String == "trigger")
+        #expect(trigger["dedup_key"] as? String == "tocsin-alert-87")
+        let payload = try #require(trigger["payload"] as? [String: Any])
+        #expect(payload["severity"] as? String == "error" && payload["component"] as? String == "tiktok")
+        #expect((payload["custom_details"] as? [String: Any])?["samples"] as? Int == 48)
+        let resolve = try Self.json(PagerDutyMessage.body(Self.text(.resolved), routingKey: "R0UT1NG"))
+        #expect(resolve["event_action"] as? String == "resolve")
+        #expect(resolve["dedup_key"] as? String == "tocsin-alert-87")
+        #expect(resolve["payload"] == nil)
+    }
+
+    @Test("e-mail: the subject, RFC 2047 for non-ASCII, text and HTML parts, a stable Message-ID, escaped HTML")
+    func email() throws {
+        var odd = Self.alert
+        odd.description = "<script>alert(1)</script> & more"
+        odd.platform = "tïktok"
+        let text = Self.text(.fired, alert: odd)
+        #expect(EmailMessage.subject(text) == "[FIRING][ERROR] high_error_rate · tïktok")
+        let message = EmailMessage.message(text, from: "tocsin@example.com", to: ["a@example.com", "b@example.com"],
+                                           now: 1_795_935_400, boundary: "B")
+        #expect(message.contains("Subject: =?UTF-8?B?"))
+        #expect(message.contains("To: a@example.com, b@example.com\r\n"))
+        #expect(message.contains("Message-ID: <tocsin-4211-fired@example.com>"))
+        #expect(message.contains("Date: Sun, 29 Nov 2026 06:56:40 +0000"))
+        #expect(message.hasSuffix("--B--\r\n"))
+        let html = EmailMessage.html(text)
+        #expect(html.contains("&lt;script&gt;") && !html.contains("<script>"))
+        #expect(EmailMessage.plain(text).contains("Value:      0.0834 (threshold > 0.05)"))
+    }
+
+    @Test("webhook version 1: exactly the keys of docs/webhook-v1.schema.json, every alert key present")
+    func webhook() throws {
+        let schemaURL = TestEnvironment.repositoryRoot.appendingPathComponent("docs/webhook-v1.schema.json")
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: schemaURL)) as? [String: Any])
+        let properties = Set((schema["properties"] as? [String: Any] ?? [:]).keys)
+        let required = Set(schema["required"] as? [String] ?? [])
+        let alertSchema = try #require((schema["properties"] as? [String: Any])?["alert"] as? [String: Any])
+        let alertRequired = Set(alertSchema["required"] as? [String] ?? [])
+        let body = try Self.json(WebhookMessage.body(Self.text(.fired), now: 1_795_935_400))
+        #expect(Set(body.keys).isSubset(of: properties))
+        #expect(required.isSubset(of: Set(body.keys)))
+        #expect(body["version"] as? Int == 1 && body["id"] as? Int == 4211 && body["type"] as? String == "alert.fired")
+        let alert = try #require(body["alert"] as? [String: Any])
+        #expect(Set(alert.keys) == alertRequired)
+        #expect(alert["acknowledged_by"] is NSNull && alert["fired_at"] as? String == "2026-11-29T06:55:23.000000Z")
+        let bare = try Self.json(WebhookMessage.body(Self.text(.test, publicURL: nil), now: 0))
+        #expect(bare["dashboard_url"] == nil && bare["type"] as? String == "alert.test")
+    }
+}
