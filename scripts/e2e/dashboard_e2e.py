@@ -1,15 +1,17 @@
 #!/usr/bin/env python3
 """End-to-end test of the /monitoring dashboard in headless Chromium (Python 3 stdlib only).
 
-    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python3 scripts/e2e/dashboard_e2e.py
+    DATABASE_URL=postgresql://postgres@127.0.0.1:5432/postgres python3 scripts/e2e/dashboard_e2e.py [--screenshots]
 
 Creates a throw-away database through DATABASE_URL (an admin connection),
 migrates it, creates an admin and a read key, starts `tocsin run` on a free
 port, seeds known events through POST /api/metrics, and drives the page:
 sign-in through the login form, the rendered alerts / stats / events, an alert
 that fires while the page is open (it must arrive over the live stream, without
-a reload), a read-only session, an acknowledgement with a note. Writes
-docs/dashboard.png (1280 px wide) and docs/dashboard-mobile.png (390 px wide).
+a reload), a read-only session, an acknowledgement with a note, and full-page
+screenshots at 1280 and 390 px. With --screenshots they replace
+docs/dashboard.png and docs/dashboard-mobile.png; otherwise they are checked
+and thrown away with the run's temporary directory.
 
 Prints one "ok - …" / "not ok - …" line per check and exits 0 only when all
 pass. Chromium, tocsin and the database are removed on every exit path.
@@ -52,6 +54,7 @@ RULES_FILE = ROOT / "rules" / "default.yaml"
 SHOT_DESKTOP = ROOT / "docs" / "dashboard.png"
 SHOT_MOBILE = ROOT / "docs" / "dashboard-mobile.png"
 SHOT_MAX_HEIGHT = 2600
+UPDATE_SCREENSHOTS = "--screenshots" in sys.argv[1:]
 
 # Tocsin's configuration variables: removed from the environment the test
 # inherits so that only what the test sets applies.
@@ -650,15 +653,18 @@ class DashboardTest:
         b.evaluate("document.activeElement && document.activeElement.blur(); window.scrollTo(0, 0); true")
         b.call("Input.dispatchMouseEvent", {"type": "mouseMoved", "x": 0, "y": 0})  # no hover effect in the pictures
         shots = []
-        for path, width, height, mobile in ((SHOT_DESKTOP, 1280, 900, False), (SHOT_MOBILE, 390, 844, True)):
+        # The pictures in docs/ are replaced only when asked (--screenshots), so a test run leaves the tree clean.
+        targets = (SHOT_DESKTOP, SHOT_MOBILE) if UPDATE_SCREENSHOTS else \
+            (self.workdir / SHOT_DESKTOP.name, self.workdir / SHOT_MOBILE.name)
+        for path, width, height, mobile in ((targets[0], 1280, 900, False), (targets[1], 390, 844, True)):
             b.set_viewport(width, height, mobile)
             b.wait_for(f"document.documentElement.clientWidth === {width}", 5)
             time.sleep(0.4)  # charts redraw at the new width (ResizeObserver → requestAnimationFrame)
             b.screenshot(str(path), full_page=True, max_height=SHOT_MAX_HEIGHT)
             size = png_size(path)
             kib = path.stat().st_size / 1024
-            shots.append(f"{path.relative_to(ROOT)} {size[0]}×{size[1]} {kib:.0f} KiB")
-            self.check(f"screenshot {path.relative_to(ROOT)} ({size[0]}×{size[1]}, {kib:.0f} KiB)",
+            shots.append(f"{path.name} {size[0]}×{size[1]} {kib:.0f} KiB")
+            self.check(f"screenshot {path.name} ({size[0]}×{size[1]}, {kib:.0f} KiB)",
                        size[0] == width and 600 <= size[1] <= SHOT_MAX_HEIGHT and kib < 2048, shots[-1])
         b.set_viewport(1280, 900, False)
 
@@ -679,6 +685,7 @@ class DashboardTest:
 
     def run(self, admin_url: str, binary: Path, workdir: Path) -> None:
         report = self.report
+        self.workdir = workdir
         db_name = f"tocsin_e2e_{os.getpid()}_{self.run_id}"
         db_created = False
         try:

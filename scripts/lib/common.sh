@@ -29,6 +29,23 @@ ensure_swift() {
     fi
 }
 
+# ensure_python_tools — a virtualenv with schemathesis (and with it PyYAML,
+# jsonschema and referencing, which scripts/check_contract.py needs). Prints
+# its directory; reuses it while the version matches.
+SCHEMATHESIS_VERSION=4.32.5   # OpenAPI 3.1 is supported natively from 4.0 on
+ensure_python_tools() {
+    local venv=${TOCSIN_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/tocsin-tools/schemathesis-$SCHEMATHESIS_VERSION}
+    if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ]; then
+        echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
+        command -v python3 >/dev/null || ensure_packages python3
+        rm -rf "$venv"
+        mkdir -p "$(dirname "$venv")"
+        python3 -m venv "$venv" 2>/dev/null || { ensure_packages python3-venv; python3 -m venv "$venv"; }
+        "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" >&2
+    fi
+    echo "$venv"
+}
+
 pg_bindir() {
     local dir
     dir=$(ls -d /usr/lib/postgresql/*/bin 2>/dev/null | sort -V | tail -n 1)

@@ -1,0 +1,210 @@
+"""Schemathesis hooks for scripts/fuzz_api.sh (loaded with SCHEMATHESIS_HOOKS).
+
+docs/openapi.yaml says everything a schema can say. A few rules span several
+fields or depend on the clock, and the spec states them in prose only:
+
+  - time ranges of reads: `window` not with `since`/`until`, `until` only
+    with `since`, `since` before `until` (default now), at most 400 days;
+  - series: `name` unless `agg=ratio`, `numerator` and `denominator` with
+    it, at most 2,000 buckets in the range;
+  - backtests: `since` before `until` (default now), at most 31 days, at
+    most 100,000 steps, `recovery_threshold` not beyond `threshold`;
+  - silences: `ends_at` after `starts_at` and in the future;
+  - events: `occurred_at` within the retention and at most 5 minutes ahead.
+
+A schema-valid ("positive") request that breaks one of them is rightly
+refused with 400, which `positive_data_acceptance` would report. So, right
+before a positive request is sent, this hook bends it to follow them —
+changing as little as it can (keeping odd timestamps, moving the other end
+of the range instead) so the odd values still reach the server. Negative
+requests are sent as generated.
+"""
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta, timezone
+
+import schemathesis
+
+DAY = 86_400
+RANGED = {"/api/monitoring/metrics", "/api/monitoring/metrics/series", "/api/monitoring/events",
+          "/api/monitoring/alerts"}
+BUCKETS = {"1m": 60, "5m": 300, "1h": 3600, "1d": 86_400}
+TIMESTAMP = re.compile(
+    r"^(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(\.\d+)?([Zz]|[+-]\d{2}:\d{2})$")
+
+
+def parse(text):
+    """RFC 3339 → aware datetime (None when it is not one or out of Python's range)."""
+    if not isinstance(text, str):
+        return None
+    m = TIMESTAMP.match(text)
+    if not m:
+        return None
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    fraction = float(m.group(7) or 0)
+    offset = m.group(8)
+    try:
+        value = datetime(year, month, day, hour, minute, min(second, 59), tzinfo=timezone.utc)
+        value += timedelta(seconds=fraction)
+        if offset not in ("Z", "z"):
+            sign = 1 if offset[0] == "+" else -1
+            value -= sign * timedelta(hours=int(offset[1:3]), minutes=int(offset[4:6]))
+        return value
+    except (ValueError, OverflowError):
+        return None
+
+
+def fmt(value: datetime) -> str:
+    value = value.astimezone(timezone.utc)
+    return (f"{value.year:04d}-{value.month:02d}-{value.day:02d}T{value.hour:02d}:{value.minute:02d}:"
+            f"{value.second:02d}.{value.microsecond:06d}Z")
+
+
+def shifted(value: datetime, seconds: float):
+    try:
+        result = value + timedelta(seconds=seconds)
+    except OverflowError:
+        return None
+    return result if 1 <= result.astimezone(timezone.utc).year <= 9999 else None
+
+
+def duration(value, default):
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str):
+        m = re.fullmatch(r"\s*(\d+)([smhd]?)\s*", value)
+        if m:
+            return int(m.group(1)) * {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86_400}[m.group(2)]
+    return default
+
+
+def is_positive(case) -> bool:
+    meta = getattr(case, "meta", None)
+    mode = getattr(getattr(meta, "generation", None), "mode", None)
+    return mode is None or bool(getattr(mode, "is_positive", True))
+
+
+def fix_range(query: dict, now: datetime, max_seconds: float) -> None:
+    """since/until/window of a read: valid, moving `until` rather than `since`."""
+    if "window" in query and ("since" in query or "until" in query):
+        query.pop("window")
+    if "until" in query and "since" not in query:
+        query.pop("until")
+    if "since" not in query:
+        return
+    since = parse(query["since"])
+    until = parse(query["until"]) if "until" in query else now
+    if since is None or until is None:
+        query.pop("since", None)
+        query.pop("until", None)
+        return
+    span = (until - since).total_seconds()
+    if 0 < span <= max_seconds:
+        return
+    end = shifted(since, min(3600, max_seconds))
+    if end is None:
+        query.pop("since", None)
+        query.pop("until", None)
+    else:
+        query["until"] = fmt(end)
+
+
+def range_seconds(query: dict, now: datetime) -> float:
+    if "since" in query:
+        since = parse(query["since"])
+        until = parse(query["until"]) if "until" in query else now
+        if since and until:
+            return (until - since).total_seconds()
+    return {"15m": 900, "1h": 3600, "24h": DAY, "7d": 7 * DAY}.get(query.get("window", "24h"), DAY)
+
+
+def fix_series(query: dict, now: datetime) -> None:
+    if query.get("agg") == "ratio":
+        query.setdefault("numerator", ["upload.failure"])
+        query.setdefault("denominator", ["upload.success", "upload.failure"])
+    else:
+        query.setdefault("name", ["api.latency"])
+    seconds = range_seconds(query, now)
+    bucket = query.get("bucket", "5m")
+    if seconds / BUCKETS.get(bucket, 300) > 2000:
+        query["bucket"] = next(b for b in ("1m", "5m", "1h", "1d") if seconds / BUCKETS[b] <= 2000)
+
+
+def fix_backtest(body: dict, now: datetime) -> None:
+    rule = body.get("rule")
+    interval = 60
+    if isinstance(rule, dict):
+        interval = max(1, duration(rule.get("interval"), 60))
+        threshold, recovery = rule.get("threshold"), rule.get("recovery_threshold")
+        if isinstance(threshold, (int, float)) and isinstance(recovery, (int, float)):
+            high = rule.get("comparison", ">") in (">", ">=")
+            if (high and recovery > threshold) or (not high and recovery < threshold):
+                rule["recovery_threshold"] = threshold
+    limit = min(31 * DAY, interval * 100_000)
+    since = parse(body.get("since"))
+    if since is None:
+        return
+    until = parse(body["until"]) if body.get("until") is not None else now
+    if until is not None and 0 < (until - since).total_seconds() <= limit:
+        return
+    end = shifted(since, min(3600, limit))
+    if end is None:
+        body["since"] = fmt(now - timedelta(hours=1))
+        body.pop("until", None)
+    else:
+        body["until"] = fmt(end)
+
+
+def fix_silence(body: dict, now: datetime) -> None:
+    starts = parse(body.get("starts_at")) if body.get("starts_at") is not None else None
+    if body.get("starts_at") is not None and starts is None:
+        return
+    ends = parse(body.get("ends_at"))
+    floor = max(now, starts) if starts else now
+    if ends is not None and ends > floor + timedelta(seconds=5):
+        return
+    end = shifted(floor, DAY)
+    if end is None:
+        body["starts_at"] = None
+        end = now + timedelta(days=1)
+    body["ends_at"] = fmt(end)
+
+
+def fix_event(event: dict, now: datetime) -> None:
+    if not isinstance(event, dict) or "occurred_at" not in event:
+        return
+    at = parse(event["occurred_at"])
+    if at is not None and now - timedelta(days=29) <= at <= now + timedelta(minutes=4):
+        return
+    # A time inside the retention, still derived from the generated one.
+    offset = (at.timestamp() if at else 0) % DAY
+    event["occurred_at"] = fmt(now - timedelta(seconds=offset))
+
+
+@schemathesis.hook
+def before_call(context, case, kwargs):
+    # Stateful links can put a response's integer id into a header parameter
+    # (`X-Request-Id`), which the HTTP client refuses to send: send its text.
+    headers = getattr(case, "headers", None)
+    if headers:
+        for name in list(headers):
+            if not isinstance(headers[name], (str, bytes)):
+                headers[name] = str(headers[name])
+    if not is_positive(case):
+        return
+    now = datetime.now(timezone.utc)
+    path, method = case.operation.path, case.method.upper()
+    if method == "GET" and path in RANGED and isinstance(case.query, dict):
+        fix_range(case.query, now, 400 * DAY)
+        if path == "/api/monitoring/metrics/series":
+            fix_series(case.query, now)
+    elif method == "POST" and path == "/api/rules/backtest" and isinstance(case.body, dict):
+        fix_backtest(case.body, now)
+    elif method == "POST" and path == "/api/silences" and isinstance(case.body, dict):
+        fix_silence(case.body, now)
+    elif method == "POST" and path == "/api/metrics":
+        for event in case.body if isinstance(case.body, list) else [case.body]:
+            fix_event(event, now)
