@@ -1,19 +1,28 @@
 #!/usr/bin/env python3
 """Checks that docker/compose.yaml and scripts/cluster.sh describe the same
 Tocsin topology, so that what is tested locally (cluster.sh, chaos.sh, the
-benchmarks) is what is deployed:
+benchmarks) is what is deployed — and likewise compose's `ha` profile and
+scripts/ha-cluster.sh (failover.sh):
 
   - the same services: PostgreSQL, `tocsin migrate` once (a one-shot that the
     others wait for), `tocsin serve` and `tocsin worker` with the same number
     of replicas, and nginx in front of every `serve` instance (the upstream
     of docker/nginx.conf);
   - the same Tocsin environment variable names for each command, every one of
-    them a variable Tocsin knows (Configuration.variables).
+    them a variable Tocsin knows (Configuration.variables);
+  - for the `ha` profile (the services whose `profiles` list `ha`; the
+    default topology is the services without `profiles`): etcd, three
+    Patroni nodes (docker/patroni.Dockerfile) instead of PostgreSQL, a
+    DATABASE_URL naming every Patroni node with
+    target_session_attrs=read-write, and nginx.conf's upstream names as the
+    `serve` services' aliases on nginx's network. DATABASE_READ_URL, which
+    only a later Tocsin reads, is accepted there while Configuration.swift
+    does not list it (the summary says so).
 
-    scripts/check_topology.py [--root DIR]
+    scripts/check_topology.py [--root DIR] [--profile default|ha]
 
-Exits 0 and prints one summary line when they agree; otherwise prints one
-line per mismatch and exits 1. Standard library only: compose.yaml is read
+Exits 0 and prints one summary line per topology when they agree; otherwise
+prints one line per mismatch and exits 1. Standard library only: compose.yaml is read
 with the small YAML-subset reader below (block mappings and lists, quoted and
 plain scalars, [flow] lists, {} , &anchors, *aliases and <<: merges); it
 stops with a clear message on anything else.
@@ -243,6 +252,14 @@ def load_yaml_subset(path):
 
 # ---- The two topologies -----------------------------------------------------
 
+# The local script that runs each topology, and the variables a later Tocsin
+# reads that a topology may set before Configuration.swift lists them.
+PROFILES = {
+    "default": {"script": "scripts/cluster.sh", "pending": set()},
+    "ha": {"script": "scripts/ha-cluster.sh", "pending": {"DATABASE_READ_URL"}},
+}
+
+
 class Topology:
     """command → {"replicas": n, "env": set of names, "names": [service names]}."""
 
@@ -250,6 +267,9 @@ class Topology:
         self.source = source
         self.commands = {}
         self.nginx_upstream = []  # service names (compose) or the command (cluster)
+        self.aliases = {}  # compose: serve service → names it answers to on nginx's networks
+        self.database_urls = {}  # compose: service → (DATABASE_URL, DATABASE_READ_URL)
+        self.nginx_networks = set()  # compose: the networks of the nginx service
 
     def add(self, command, replicas, env, name):
         entry = self.commands.setdefault(command, {"replicas": 0, "env": None, "names": []})
@@ -258,16 +278,39 @@ class Topology:
         return entry
 
 
-def compose_topology(path, problems):
+def in_profile(service, profile):
+    """Services without `profiles` are the default topology; a profile's are
+    those that list it."""
+    profiles = service.get("profiles") if isinstance(service, dict) else None
+    if not profiles:
+        return profile == "default"
+    return profile in (profiles if isinstance(profiles, list) else [profiles])
+
+
+def service_networks(service):
+    """network → aliases; {"default": []} for a service without `networks`."""
+    networks = service.get("networks")
+    if isinstance(networks, list):
+        return {str(n): [] for n in networks}
+    if isinstance(networks, dict):
+        return {str(n): list((cfg or {}).get("aliases") or []) if isinstance(cfg, dict) else [] for n, cfg in networks.items()}
+    return {"default": []}
+
+
+def compose_topology(path, problems, profile="default"):
     doc = load_yaml_subset(path)
     if not isinstance(doc, dict) or not isinstance(doc.get("services"), dict):
         raise YamlSubsetError(f"{path}: no services: mapping")
-    topo = Topology("docker/compose.yaml")
+    source = "docker/compose.yaml" + ("" if profile == "default" else f" (profile {profile})")
+    topo = Topology(source)
     depends = {}
     restart = {}
+    serve_networks = {}
     for name, service in doc["services"].items():
         if not isinstance(service, dict):
             problems.append(f"compose.yaml: service {name} is not a mapping")
+            continue
+        if not in_profile(service, profile):
             continue
         image = str(service.get("image") or "")
         build = service.get("build")
@@ -288,7 +331,16 @@ def compose_topology(path, problems):
         else:
             env = set()
             problems.append(f"compose.yaml: service {name}: environment is neither a mapping nor a list")
-        if "tocsin" in image or dockerfile.endswith("docker/Dockerfile"):
+        command = service.get("command")
+        first = (str(command[0]) if isinstance(command, list) and command
+                 else command.split()[0] if isinstance(command, str) and command.strip() else "")
+        if first == "etcd" or bare_image.startswith("etcd"):
+            topo.add("etcd", replicas, set(), name)
+        elif "patroni" in dockerfile or "patroni" in bare_image:
+            topo.add("patroni", replicas, set(), name)
+            if first and first != "patroni":
+                problems.append(f"compose.yaml: service {name} (the Patroni image) runs {first}, not patroni")
+        elif "tocsin" in image or dockerfile.endswith("docker/Dockerfile"):
             command = service.get("command")
             if isinstance(command, list) and command:
                 command = str(command[0])
@@ -305,8 +357,14 @@ def compose_topology(path, problems):
             dep = service.get("depends_on") or {}
             depends[name] = dep if isinstance(dep, dict) else {d: {"condition": "service_started"} for d in dep}
             restart[name] = str(service.get("restart", "no"))
+            if isinstance(environment, dict):
+                topo.database_urls[name] = (str(environment.get("DATABASE_URL") or ""),
+                                            str(environment.get("DATABASE_READ_URL") or ""))
+            if command == "serve":
+                serve_networks[name] = service_networks(service)
         elif bare_image.startswith("nginx"):
             topo.add("nginx", replicas, set(), name)
+            topo.nginx_networks = set(service_networks(service))
             mounts = service.get("volumes") or []
             if not any(str(m).split(":")[0].endswith("nginx.conf") for m in mounts):
                 problems.append(f"compose.yaml: service {name} does not mount docker/nginx.conf")
@@ -314,6 +372,11 @@ def compose_topology(path, problems):
             topo.add("postgres", replicas, set(), name)
         else:
             problems.append(f"compose.yaml: service {name} (image {image or '?'}) is neither tocsin, nginx nor postgres")
+    # The names a serve service answers to for nginx: its own, and its
+    # aliases on the networks it shares with nginx.
+    for name, networks in serve_networks.items():
+        topo.aliases[name] = {name} | {str(a) for n, aliases in networks.items()
+                                       if n in topo.nginx_networks for a in aliases}
     # `migrate once`: a one-shot that the long-running services wait for.
     migrate_names = topo.commands.get("migrate", {}).get("names", [])
     for name in migrate_names:
@@ -328,12 +391,13 @@ def compose_topology(path, problems):
     return topo, doc
 
 
-def cluster_topology(root, problems):
-    script = os.path.join(root, "scripts", "cluster.sh")
+def cluster_topology(root, problems, profile="default"):
+    relative = PROFILES[profile]["script"]
+    script = os.path.join(root, relative)
     out = subprocess.run(["bash", script, "--print-topology"], capture_output=True, text=True, timeout=60)
     if out.returncode != 0:
-        raise RuntimeError(f"scripts/cluster.sh --print-topology failed: {out.stderr.strip()}")
-    topo = Topology("scripts/cluster.sh")
+        raise RuntimeError(f"{relative} --print-topology failed: {out.stderr.strip()}")
+    topo = Topology(relative)
     for raw in out.stdout.splitlines():
         if not raw.strip():
             continue
@@ -380,48 +444,61 @@ def known_variables(root):
         return None, None
 
 
-def main():
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    args = parser.parse_args()
-    root = args.root
-    problems = []
+def check_profile(root, profile, problems):
+    """Compares one topology; appends to problems; returns the summary line."""
     compose_path = os.path.join(root, "docker", "compose.yaml")
-    try:
-        compose, _ = compose_topology(compose_path, problems)
-        cluster = cluster_topology(root, problems)
-    except (YamlSubsetError, OSError, RuntimeError, subprocess.TimeoutExpired) as e:
-        print(f"check_topology: error: {e}", file=sys.stderr)
-        return 1
+    compose, _ = compose_topology(compose_path, problems, profile)
+    cluster = cluster_topology(root, problems, profile)
+    script = cluster.source
+    database = "patroni" if profile == "ha" else "postgres"
 
     for command in sorted(set(compose.commands) | set(cluster.commands)):
         a, b = compose.commands.get(command), cluster.commands.get(command)
         if a is None:
-            problems.append(f"`{command}` runs in scripts/cluster.sh but not in docker/compose.yaml")
+            problems.append(f"`{command}` runs in {script} but not in {compose.source}")
             continue
         if b is None:
-            problems.append(f"`{command}` runs in docker/compose.yaml ({', '.join(a['names'])}) but not in scripts/cluster.sh")
+            problems.append(f"`{command}` runs in {compose.source} ({', '.join(a['names'])}) but not in {script}")
             continue
         if a["replicas"] != b["replicas"]:
-            problems.append(f"`{command}`: {a['replicas']} in docker/compose.yaml ({', '.join(a['names'])}) "
-                            f"but {b['replicas']} in scripts/cluster.sh")
-        if command in ("postgres", "nginx"):
+            problems.append(f"`{command}`: {a['replicas']} in {compose.source} ({', '.join(a['names'])}) "
+                            f"but {b['replicas']} in {script}")
+        if command in ("postgres", "nginx", "etcd", "patroni"):
             continue
         only_compose = sorted((a["env"] or set()) - (b["env"] or set()))
         only_cluster = sorted((b["env"] or set()) - (a["env"] or set()))
         if only_compose:
-            problems.append(f"`{command}`: variables only in docker/compose.yaml: {', '.join(only_compose)}")
+            problems.append(f"`{command}`: variables only in {compose.source}: {', '.join(only_compose)}")
         if only_cluster:
-            problems.append(f"`{command}`: variables only in scripts/cluster.sh: {', '.join(only_cluster)}")
-    for command, expected in (("migrate", 1), ("nginx", 1), ("postgres", 1)):
+            problems.append(f"`{command}`: variables only in {script}: {', '.join(only_cluster)}")
+    once = [("migrate", 1), ("nginx", 1)] + ([("postgres", 1)] if profile == "default" else [("patroni", 3)])
+    for command, expected in once:
         for topo in (compose, cluster):
             got = topo.commands.get(command, {}).get("replicas", 0)
-            if got != expected and command in topo.commands:
-                problems.append(f"{topo.source}: `{command}` must run once, runs {got} times")
+            if got != expected and (command in topo.commands or command == database):
+                problems.append(f"{topo.source}: `{command}` must run {'once' if expected == 1 else f'{expected} times'}, "
+                                f"runs {got} times")
     for command in ("serve", "worker"):
         for topo in (compose, cluster):
             if topo.commands.get(command, {}).get("replicas", 0) < 2:
                 problems.append(f"{topo.source}: `{command}` needs at least 2 instances")
+    if profile == "ha":
+        for topo in (compose, cluster):
+            if topo.commands.get("etcd", {}).get("replicas", 0) < 1:
+                problems.append(f"{topo.source}: no etcd for Patroni")
+            if "postgres" in topo.commands:
+                problems.append(f"{topo.source}: a plain PostgreSQL service in the HA topology")
+        # Every Tocsin service reaches every Patroni node, writing to the primary.
+        nodes = compose.commands.get("patroni", {}).get("names", [])
+        for name, (url, read_url) in sorted(compose.database_urls.items()):
+            hosts = re.sub(r"^[a-z]+://(?:[^@/]*@)?", "", url).split("/", 1)[0]
+            listed = [h.rsplit(":", 1)[0] for h in hosts.split(",") if h]
+            if sorted(listed) != sorted(nodes):
+                problems.append(f"{compose.source}: {name}: DATABASE_URL hosts {listed} are not the Patroni nodes {nodes}")
+            if "target_session_attrs=read-write" not in url:
+                problems.append(f"{compose.source}: {name}: DATABASE_URL lacks target_session_attrs=read-write")
+            if read_url and "target_session_attrs=prefer-standby" not in read_url:
+                problems.append(f"{compose.source}: {name}: DATABASE_READ_URL lacks target_session_attrs=prefer-standby")
 
     # nginx in front of every serve instance, and nothing else.
     upstream = nginx_upstream(os.path.join(root, "docker", "nginx.conf"))
@@ -430,38 +507,76 @@ def main():
         problems.append("docker/nginx.conf: no `upstream tocsin_api` block")
     else:
         hosts = [s.rsplit(":", 1)[0] for s in upstream]
-        if sorted(hosts) != sorted(serve_names):
+        # An upstream name is a serve service's name or one of its aliases.
+        answers = {}
+        for service in serve_names:
+            for alias in compose.aliases.get(service, {service}):
+                answers[alias] = service
+        matched = sorted(answers.get(h, h) for h in hosts)
+        if profile == "default" and sorted(hosts) != sorted(serve_names) or matched != sorted(serve_names):
             problems.append(f"docker/nginx.conf: upstream servers {hosts} are not the `serve` services "
-                            f"of docker/compose.yaml {serve_names}")
+                            f"of {compose.source} {serve_names}")
         services = compose_doc_services(compose_path)
         for server in upstream:
             host, _, port = server.rpartition(":")
-            env = (services.get(host) or {}).get("environment") or {}
+            env = (services.get(answers.get(host, host)) or {}).get("environment") or {}
             if isinstance(env, dict) and str(env.get("PORT", "8080")) != port:
                 problems.append(f"docker/nginx.conf: upstream {server} but {host} listens on PORT={env.get('PORT')}")
     if cluster.nginx_upstream and cluster.nginx_upstream != ["serve"]:
-        problems.append(f"scripts/cluster.sh: nginx forwards to {cluster.nginx_upstream}, not to the serve instances")
+        problems.append(f"{script}: nginx forwards to {cluster.nginx_upstream}, not to the serve instances")
 
     known, known_source = known_variables(root)
+    pending_used = set()
     if known:
         for topo in (compose, cluster):
             for command, entry in topo.commands.items():
-                unknown = sorted((entry["env"] or set()) - known)
+                used = entry["env"] or set()
+                pending_used |= (used & PROFILES[profile]["pending"]) - known
+                unknown = sorted(used - known - PROFILES[profile]["pending"])
                 if unknown:
                     problems.append(f"{topo.source}: `{command}` sets variables Tocsin does not know "
                                     f"({known_source}): {', '.join(unknown)}")
 
+    order = ("etcd", "patroni", "postgres", "migrate", "serve", "worker", "nginx")
+    summary = ", ".join(f"{c} ×{compose.commands[c]['replicas']}" for c in order if c in compose.commands)
+    variables = set().union(*(e["env"] or set() for c, e in compose.commands.items() if c not in ("etcd", "patroni")))
+    note = (f" ({', '.join(sorted(pending_used))} not yet read by this Tocsin)" if pending_used else "")
+    return (f"topology ok{'' if profile == 'default' else ' (' + profile + ')'}: {summary}; "
+            f"nginx → {', '.join(upstream or [])}; {len(variables)} Tocsin variables, same in {compose.source} "
+            f"and {script}{note}")
+
+
+def main():
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--root", default=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+    parser.add_argument("--profile", choices=sorted(PROFILES), action="append",
+                        help="check only this topology (default: every one compose.yaml has)")
+    args = parser.parse_args()
+    root = args.root
+    problems = []
+    summaries = []
+    try:
+        profiles = args.profile
+        if not profiles:
+            doc = load_yaml_subset(os.path.join(root, "docker", "compose.yaml"))
+            services = (doc or {}).get("services") or {}
+            profiles = [p for p in PROFILES if any(in_profile(s, p) for s in services.values())]
+        for profile in profiles:
+            found = []
+            summaries.append(check_profile(root, profile, found))
+            problems += [f"{profile}: {p}" if profile != "default" else p for p in found]
+    except (YamlSubsetError, OSError, RuntimeError, subprocess.TimeoutExpired) as e:
+        print(f"check_topology: error: {e}", file=sys.stderr)
+        return 1
+
     if problems:
         for p in problems:
             print(f"topology mismatch: {p}", file=sys.stderr)
-        print(f"check_topology: {len(problems)} problem(s): docker/compose.yaml and scripts/cluster.sh disagree",
+        print(f"check_topology: {len(problems)} problem(s): docker/compose.yaml and the local cluster scripts disagree",
               file=sys.stderr)
         return 1
-    summary = ", ".join(
-        f"{c} ×{compose.commands[c]['replicas']}" for c in ("postgres", "migrate", "serve", "worker", "nginx")
-        if c in compose.commands)
-    variables = set().union(*(e["env"] or set() for e in compose.commands.values()))
-    print(f"topology ok: {summary}; nginx → {', '.join(upstream)}; {len(variables)} Tocsin variables, same in both")
+    for summary in summaries:
+        print(summary)
     return 0
 
 
