@@ -36,6 +36,8 @@ struct PrometheusEndpoint: Sendable {
                                                   helpText: "Notifications waiting to be delivered") }
         static var oldest: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "outbox_oldest_pending", unitName: "seconds",
                                                  helpText: "Age of the oldest notification waiting to be delivered") }
+        static var failingRules: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "rules_failing", unitName: "",
+                                                       helpText: "Enabled rules whose last evaluation failed (see GET /api/rules/{name})") }
         static var up: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "database", unitName: "up",
                                              helpText: "1 when the last scrape could read the database") }
     }
@@ -55,6 +57,7 @@ struct PrometheusEndpoint: Sendable {
             let backlog = try await store.outbox.backlog()
             registry.makeGauge(descriptor: Gauges.pending).set(Double(backlog.pending))
             registry.makeGauge(descriptor: Gauges.oldest).set(backlog.oldestSeconds)
+            registry.makeGauge(descriptor: Gauges.failingRules).set(Double(try await store.rules.failingCount()))
             registry.makeGauge(descriptor: Gauges.up).set(1.0)
         } catch {
             registry.makeGauge(descriptor: Gauges.up).set(0.0)

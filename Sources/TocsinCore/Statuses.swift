@@ -61,4 +61,6 @@ public enum EvaluationTrigger: String, Sendable, Codable, CaseIterable {
 public enum EvaluationOutcome: String, Sendable, Codable, CaseIterable {
     case ok, pending, firing, acknowledged, resolved
     case noData = "no_data"
+    /// The evaluation failed; nothing of it was written (see the rule's last error).
+    case error
 }

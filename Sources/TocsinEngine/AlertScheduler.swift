@@ -106,11 +106,14 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
                 let answered = try await checks.answerPending()
                 if answered > 0 { logger.info("answered requested checks", metadata: ["checks": "\(answered)"]) }
                 let (due, next) = try await store.rules.due(limit: concurrency * 8)
-                if !due.isEmpty {
-                    await evaluate(due)
+                if due.isEmpty {
+                    wait = next
+                } else if await evaluate(due) == 0 {
                     continue
                 }
-                wait = next
+                // Otherwise an evaluation met an unavailable database, which
+                // leaves its rule due (nothing could be recorded): wait
+                // before looking again rather than retry in a loop.
             } catch {
                 logger.warning("scheduling failed; retrying", metadata: ["error": "\(error)"])
             }
@@ -118,8 +121,11 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
         }
     }
 
-    private func evaluate(_ rules: [(id: Int32, name: String)]) async {
-        await withTaskGroup(of: Void.self) { group in
+    /// Evaluates `rules`, `concurrency` at a time; returns how many met an
+    /// unavailable database (a rule that failed otherwise has its failure
+    /// recorded and backs off).
+    private func evaluate(_ rules: [(id: Int32, name: String)]) async -> Int {
+        await withTaskGroup(of: Bool.self) { group in
             var iterator = rules.makeIterator()
             func addNext() -> Bool {
                 guard let (id, name) = iterator.next() else { return false }
@@ -127,13 +133,17 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
                 return true
             }
             for _ in 0..<concurrency where addNext() {}
-            while await group.next() != nil {
+            var failed = 0
+            while let succeeded = await group.next() {
+                if !succeeded { failed += 1 }
                 _ = addNext()
             }
+            return failed
         }
     }
 
-    private func evaluateOne(id: Int32, name: String) async {
+    /// False when the evaluation met an unavailable database.
+    private func evaluateOne(id: Int32, name: String) async -> Bool {
         do {
             let outcome = try await evaluator.evaluate(ruleID: id, trigger: .schedule)
             if case .evaluated(let results, _, _) = outcome {
@@ -146,8 +156,12 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
             }
         } catch is CancellationError {
             // Shutting down: the evaluation did not start, nothing was written.
+        } catch where DatabaseFailure(error) == .unavailable {
+            logger.warning("rule evaluation failed: the database is unavailable", metadata: ["rule": .string(name)])
+            return false
         } catch {
-            logger.warning("rule evaluation failed", metadata: ["rule": .string(name), "error": "\(error)"])
+            logger.warning("rule evaluation failed; it backs off", metadata: ["rule": .string(name), "error": "\(error)"])
         }
+        return true
     }
 }

@@ -40,8 +40,16 @@ public struct RuleEvaluator: Sendable {
             case .notDue: EngineMetrics.evaluation(outcome: "not_due")
             }
             return outcome
+        } catch is CancellationError {
+            throw CancellationError()
         } catch {
             EngineMetrics.evaluation(outcome: "error")
+            // A database that is away is not the rule's fault; the scheduler
+            // waits for it. Anything else is recorded and the rule backs off.
+            if DatabaseFailure(error) != .unavailable {
+                _ = try? await store.rules.recordFailure(ruleID: ruleID, message: "\(error)", trigger: trigger,
+                                                          workerID: workerID)
+            }
             throw error
         }
     }

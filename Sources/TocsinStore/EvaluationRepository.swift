@@ -16,6 +16,10 @@ public struct EvaluationRepository: Sendable {
     let database: Database
     let config: ConfigRepository
 
+    /// The longest any statement of an evaluation may run; past it the
+    /// evaluation fails (and the rule backs off).
+    static let statementTimeout = "30s"
+
     public enum Outcome: Sendable, Equatable {
         case evaluated([GroupResult], durationMs: Double, at: Date)
         /// Another worker holds the rule's lock.
@@ -37,6 +41,8 @@ public struct EvaluationRepository: Sendable {
             } else if try !connection.tryAdvisoryTransactionLock(namespace: LockNamespace.ruleEvaluation, id: ruleID) {
                 return .busy
             }
+            // One evaluation never holds a worker (or its locks) for long.
+            try connection.query("SELECT set_config('statement_timeout', \(Self.statementTimeout), true)")
             guard let row = try connection.query(
                 """
                 SELECT \(RuleRepository.columns), next_due_at <= now() AS due, due_reason, now() AS now,
@@ -86,7 +92,7 @@ public struct EvaluationRepository: Sendable {
         try connection.query(
             """
             UPDATE alert_rules
-            SET last_evaluated_at = now(), due_reason = 'schedule',
+            SET last_evaluated_at = now(), due_reason = 'schedule', consecutive_errors = 0,
                 next_due_at = to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds)
             WHERE id = \(ruleID)
             """)

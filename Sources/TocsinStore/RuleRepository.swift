@@ -9,6 +9,17 @@ public struct StoredRule: Sendable, Equatable {
     public var enabled: Bool
     public var nextDueAt: Date
     public var lastEvaluatedAt: Date?
+    /// Evaluations that failed in a row (0: the last one succeeded).
+    public var consecutiveErrors = 0
+    /// The last failure, kept after the rule recovers.
+    public var lastError: RuleFailure?
+}
+
+/// A failed evaluation: what went wrong (SQLSTATE and primary message, no
+/// data) and when.
+public struct RuleFailure: Sendable, Equatable {
+    public var message: String
+    public var at: Date
 }
 
 /// The `alert_rules` table: written by applying a rules file, read by the
@@ -70,7 +81,8 @@ public struct RuleRepository: Sendable {
             """)
     }
 
-    static let columns: PostgresQuery = "id, definition::text AS definition, enabled, next_due_at, last_evaluated_at"
+    static let columns: PostgresQuery =
+        "id, definition::text AS definition, enabled, next_due_at, last_evaluated_at, consecutive_errors, last_error, last_error_at"
 
     static func decodeDefinition(_ json: String) throws -> Rule {
         do {
@@ -83,7 +95,11 @@ public struct RuleRepository: Sendable {
     static func decode(_ row: PostgresRow) throws -> StoredRule {
         StoredRule(
             id: try row.decode("id"), rule: try decodeDefinition(try row.decode("definition")), enabled: try row.decode("enabled"),
-            nextDueAt: try row.decode("next_due_at"), lastEvaluatedAt: try row.decode("last_evaluated_at"))
+            nextDueAt: try row.decode("next_due_at"), lastEvaluatedAt: try row.decode("last_evaluated_at"),
+            consecutiveErrors: try row.decode("consecutive_errors"),
+            lastError: try row.decode("last_error", as: String?.self).map { message in
+                RuleFailure(message: message, at: try row.decode("last_error_at"))
+            })
     }
 
     public func list(includeDisabled: Bool = false) async throws -> [StoredRule] {
@@ -117,16 +133,52 @@ public struct RuleRepository: Sendable {
         return (due, due.isEmpty ? .seconds(1) : .zero)
     }
 
+    /// Records a failed evaluation of rule `id`, whose transaction rolled
+    /// back: counts it, keeps the message, logs it in `rule_evaluations`,
+    /// and moves the due time 1, 2, 4 … seconds ahead, never more than one
+    /// interval — so a failing rule is retried, but never in a loop.
+    /// Returns the failures in a row so far.
+    @discardableResult
+    public func recordFailure(ruleID: Int32, message: String, trigger: EvaluationTrigger, workerID: String) async throws -> Int {
+        let message = String(message.prefix(RuleRepository.maxErrorLength))
+        let rows = try await database.write(
+            """
+            WITH failed AS (
+                UPDATE alert_rules
+                SET consecutive_errors = consecutive_errors + 1, last_error = \(message), last_error_at = now(),
+                    due_reason = 'schedule',
+                    next_due_at = now() + make_interval(secs => least(interval_seconds, power(2, least(consecutive_errors, 20))))
+                WHERE id = \(ruleID)
+                RETURNING id, name, consecutive_errors
+            ), logged AS (
+                INSERT INTO rule_evaluations (rule_id, rule_name, samples, outcome, trigger, worker_id, started_at,
+                                              duration_ms, error)
+                SELECT id, name, 0, 'error', \(trigger), \(workerID), now(), 0, \(message) FROM failed
+            )
+            SELECT consecutive_errors FROM failed
+            """)
+        return try rows.first?.decode("consecutive_errors") ?? 0
+    }
+
+    /// Longest error message kept.
+    static let maxErrorLength = 500
+
+    /// Rules whose last evaluation failed, for /metrics.
+    public func failingCount() async throws -> Int {
+        try await database.read("SELECT count(*) AS n FROM alert_rules WHERE enabled AND consecutive_errors > 0")[0].decode("n")
+    }
+
     /// Pulls forward the evaluation of enabled rules that read any of
     /// `names`, to now — or one second after their last evaluation, so a
-    /// busy metric never has a rule evaluated more than once a second.
+    /// busy metric never has a rule evaluated more than once a second. A
+    /// failing rule keeps to its backoff.
     @discardableResult
     public func wake(readers names: [String]) async throws -> Int {
         try await database.write(
             """
             UPDATE alert_rules
             SET next_due_at = greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second'), due_reason = 'event'
-            WHERE enabled AND metric_names && \(names)::text[]
+            WHERE enabled AND consecutive_errors = 0 AND metric_names && \(names)::text[]
               AND next_due_at > greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
             RETURNING id
             """).count
@@ -173,7 +225,7 @@ extension RuleRepository {
                 SELECT e.rule_id, e.rule_name, e.group_key, e.value, e.samples, e.outcome, e.trigger, e.worker_id,
                        e.started_at, e.duration_ms
                 FROM alert_rules r
-                JOIN rule_evaluations e ON e.rule_id = r.id AND e.started_at >= r.last_evaluated_at
+                JOIN rule_evaluations e ON e.rule_id = r.id AND e.started_at >= r.last_evaluated_at AND e.outcome <> 'error'
                 WHERE r.id = ANY(\(ids)::int[])
                 ORDER BY e.rule_id, e.started_at, e.group_key
                 """) {

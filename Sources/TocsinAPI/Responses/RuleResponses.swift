@@ -30,6 +30,10 @@ struct RuleBody: Encodable, Sendable {
     @NullEncoded var lastEvaluatedAt: Date?
     var groups: [GroupBody]
     @NullEncoded var lastEvaluation: LastEvaluationBody?
+    /// "ok", or "failing" while evaluations fail (and back off).
+    var health: String
+    var consecutiveErrors: Int
+    @NullEncoded var lastError: RuleFailureBody?
 
     enum CodingKeys: String, CodingKey {
         case name, description, kind, metric, numerator, denominator, function, last, comparison, threshold, severity
@@ -38,6 +42,7 @@ struct RuleBody: Encodable, Sendable {
         case recoveryThreshold = "recovery_threshold", groupBy = "group_by", forSeconds = "for_s", noData = "no_data"
         case intervalSeconds = "interval_s", nextDueAt = "next_due_at", lastEvaluatedAt = "last_evaluated_at"
         case lastEvaluation = "last_evaluation"
+        case health, consecutiveErrors = "consecutive_errors", lastError = "last_error"
     }
 
     init(_ stored: StoredRule, groups: [RuleRepository.GroupState], last: RuleRepository.LastEvaluation?) {
@@ -68,7 +73,16 @@ struct RuleBody: Encodable, Sendable {
         lastEvaluatedAt = stored.lastEvaluatedAt
         self.groups = groups.map(GroupBody.init)
         lastEvaluation = last.map(LastEvaluationBody.init)
+        health = stored.consecutiveErrors > 0 ? "failing" : "ok"
+        consecutiveErrors = stored.consecutiveErrors
+        lastError = stored.lastError.map { RuleFailureBody(message: $0.message, at: $0.at) }
     }
+}
+
+/// The last failed evaluation of a rule.
+struct RuleFailureBody: Encodable, Sendable {
+    var message: String
+    var at: Date
 }
 
 /// A group of a rule with an open alert.
