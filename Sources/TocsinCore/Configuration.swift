@@ -16,6 +16,8 @@ public struct Configuration: Sendable, Equatable {
     /// Where the migration files are; found beside the binary when nil.
     public var migrationsDirectory: String?
     public var metricsRetentionDays: Int = 30
+    /// What the worker's maintenance keeps of everything else.
+    public var retention = Retention()
     /// The rules file; `rules/default.yaml` beside the binary when nil.
     public var alertRulesFile: String?
     public var alertCheckIntervalSeconds: Int = 60
@@ -66,6 +68,17 @@ public struct Configuration: Sendable, Equatable {
 
     public init() {}
 
+    /// Days kept of the tables that would otherwise grow forever.
+    public struct Retention: Sendable, Equatable {
+        /// Resolved alerts, with their transitions and notifications.
+        public var alertDays = 400
+        /// Notifications sent, dead or dropped (pending ones are never deleted).
+        public var notificationDays = 30
+        /// The rule evaluation log (daily partitions).
+        public var evaluationDays = 30
+        public init() {}
+    }
+
     /// A documented environment variable.
     public struct Variable: Sendable {
         public var name: String
@@ -85,6 +98,11 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "MAX_BODY_SIZE", defaultValue: "10485760", summary: "Largest accepted request body in bytes; larger requests get 413"),
         Variable(name: "METRICS_RETENTION_DAYS", defaultValue: "30",
                  summary: "Days of metric events kept; older daily partitions are dropped and older events refused"),
+        Variable(name: "ALERT_RETENTION_DAYS", defaultValue: "400",
+                 summary: "Days resolved alerts are kept, with their history and notifications (open alerts are always kept)"),
+        Variable(name: "NOTIFICATION_RETENTION_DAYS", defaultValue: "30",
+                 summary: "Days sent, dead and dropped notifications are kept (pending ones are always kept)"),
+        Variable(name: "EVALUATION_RETENTION_DAYS", defaultValue: "30", summary: "Days of the rule evaluation log kept"),
         Variable(name: "ALERT_RULES_FILE", defaultValue: "rules/default.yaml",
                  summary: "Alert rules (YAML) that `tocsin run` applies at start; elsewhere use `tocsin rules apply FILE`"),
         Variable(name: "ALERT_CHECK_INTERVAL", defaultValue: "60",
@@ -202,6 +220,15 @@ public struct Configuration: Sendable, Equatable {
         try readServingSettings(value, into: &config)
         if let days = value("METRICS_RETENTION_DAYS") {
             config.metricsRetentionDays = try parseInt(days, name: "METRICS_RETENTION_DAYS", range: 1...3650)
+        }
+        if let days = value("ALERT_RETENTION_DAYS") {
+            config.retention.alertDays = try parseInt(days, name: "ALERT_RETENTION_DAYS", range: 1...36_500)
+        }
+        if let days = value("NOTIFICATION_RETENTION_DAYS") {
+            config.retention.notificationDays = try parseInt(days, name: "NOTIFICATION_RETENTION_DAYS", range: 1...36_500)
+        }
+        if let days = value("EVALUATION_RETENTION_DAYS") {
+            config.retention.evaluationDays = try parseInt(days, name: "EVALUATION_RETENTION_DAYS", range: 1...3650)
         }
         return config
     }

@@ -2,20 +2,20 @@ import Logging
 import ServiceLifecycle
 import TocsinStore
 
-/// The worker's housekeeping: daily partitions ahead and behind, retention,
-/// expired idempotency keys. Runs at start and then every `interval`; when
-/// several workers run it, one does the work and the others skip (advisory
-/// lock).
+/// The worker's housekeeping: daily partitions ahead and behind, and the
+/// retention of every table that grows (see `MaintenanceRepository`). Runs
+/// at start and then every `interval`; when several workers run it, one
+/// does each step and the others skip it (advisory locks).
 public struct MaintenanceService: Service, CustomStringConvertible {
     public var description: String { "MaintenanceService" }
     let store: Store
-    let retentionDays: Int
+    let policy: MaintenanceRepository.Policy
     let interval: Duration
     let logger: Logger
 
-    public init(store: Store, retentionDays: Int, interval: Duration = .seconds(600), logger: Logger) {
+    public init(store: Store, policy: MaintenanceRepository.Policy, interval: Duration = .seconds(600), logger: Logger) {
         self.store = store
-        self.retentionDays = retentionDays
+        self.policy = policy
         self.interval = interval
         self.logger = logger
     }
@@ -24,12 +24,18 @@ public struct MaintenanceService: Service, CustomStringConvertible {
         await cancelWhenGracefulShutdown {
             while !Task.isCancelled {
                 do {
-                    let report = try await store.maintenance.run(retentionDays: retentionDays)
-                    if report.ran && (report.partitionsCreated > 0 || report.partitionsDropped > 0) {
-                        logger.info("partitions maintained", metadata: [
+                    let report = try await store.maintenance.run(policy)
+                    if report.partitionsCreated > 0 || report.partitionsDropped > 0 || report.rowsPruned > 0 {
+                        logger.info("maintenance done", metadata: [
                             "partitions.created": "\(report.partitionsCreated)",
                             "partitions.dropped": "\(report.partitionsDropped)",
+                            "rows.deleted": "\(report.rowsDeleted.filter { $0.value > 0 })",
                         ])
+                    }
+                    if !report.deferred.isEmpty {
+                        // Someone held a table lock longer than the lock timeout.
+                        logger.notice("maintenance steps deferred to the next round; a long query held their table",
+                                      metadata: ["steps": "\(report.deferred)"])
                     }
                 } catch {
                     logger.warning("maintenance failed; retrying later", metadata: ["error": "\(error)"])

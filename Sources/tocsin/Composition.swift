@@ -91,7 +91,11 @@ struct Runtime {
         }
         let heartbeat = Duration.seconds(min(10, config.alertCheckIntervalSeconds))
         return [
-            MaintenanceService(store: store, retentionDays: config.metricsRetentionDays, logger: logger),
+            MaintenanceService(
+                store: store,
+                policy: .init(metricDays: config.metricsRetentionDays, evaluationDays: config.retention.evaluationDays,
+                              alertDays: config.retention.alertDays, notificationDays: config.retention.notificationDays),
+                logger: logger),
             AlertScheduler(evaluator: evaluator, events: events, concurrency: config.workerConcurrency, heartbeat: heartbeat,
                            logger: logger),
             dispatcher,

@@ -319,22 +319,24 @@ struct PartitionTests {
                 try await pool.query(
                     "INSERT INTO metric_events (occurred_at, name, value) VALUES (now() - interval '2 days', 'upload.success', 1)")
                 #expect(try await partitions(pool) == ["metric_events_default"])
-                let report = try await db.withStore(poolSize: 1) { try await $0.maintenance.run(retentionDays: 3) }
+                let report = try await db.withStore(poolSize: 1) { try await $0.maintenance.run(.init(metricDays: 3, evaluationDays: 3)) }
                 #expect(report.partitionsCreated == 14)  // today-3 … today+3, for events and evaluations
                 let where_ = try await pool.query("SELECT tableoid::regclass::text AS part FROM metric_events")
                 #expect(try where_[0].decode("part", as: String.self).hasPrefix("metric_events_p"))
                 // Running again creates nothing.
-                #expect(try await db.withStore(poolSize: 1) { try await $0.maintenance.run(retentionDays: 3) }.partitionsCreated == 0)
+                #expect(try await db.withStore(poolSize: 1) { try await $0.maintenance.run(.init(metricDays: 3, evaluationDays: 3)) }.partitionsCreated == 0)
 
                 // The next day: simulate the clock moving on by calling the functions with a later "today".
                 let rows = try await pool.query(
                     """
                     WITH today AS (SELECT (now() AT TIME ZONE 'UTC')::date + 1 AS d)
-                    SELECT tocsin_drop_partitions('metric_events', 'occurred_at', (SELECT d FROM today) - 3) AS dropped,
+                    SELECT tocsin_drop_one_partition('metric_events', (SELECT d FROM today) - 3) AS dropped,
+                           tocsin_drop_one_partition('metric_events', (SELECT d FROM today) - 3) AS none_left,
                            tocsin_ensure_partitions('metric_events', 'occurred_at', (SELECT d FROM today) - 3,
                                                     (SELECT d FROM today) + 3) AS created
                     """)
-                #expect(try rows[0].decode("dropped", as: Int.self) == 1)
+                #expect(try rows[0].decode("dropped", as: String?.self)?.hasPrefix("metric_events_p") == true)
+                #expect(try rows[0].decode("none_left", as: String?.self) == nil)
                 #expect(try rows[0].decode("created", as: Int.self) == 1)
                 let names = try await partitions(pool)
                 #expect(names.count == 8)
@@ -355,7 +357,7 @@ struct PartitionTests {
                 ])
                 #expect(try await eventCount(db) == 2)
                 try await db.withPool { pool in
-                    _ = try await db.withStore(poolSize: 1) { try await $0.maintenance.run(retentionDays: 30) }
+                    _ = try await db.withStore(poolSize: 1) { try await $0.maintenance.run(.init(metricDays: 30)) }
                     let rows = try await pool.query("SELECT tableoid::regclass::text AS part FROM metric_events ORDER BY occurred_at")
                     for row in rows { #expect(try row.decode("part", as: String.self).hasPrefix("metric_events_p")) }
                 }
