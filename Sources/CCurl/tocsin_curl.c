@@ -207,6 +207,7 @@ void tocsin_mail_send(const tocsin_mail_request *request, tocsin_mail_response *
     curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, error);
     if (request->starttls == 2) curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_ALL);
     else if (request->starttls == 1) curl_easy_setopt(curl, CURLOPT_USE_SSL, (long)CURLUSESSL_TRY);
+    if (request->ca_file) curl_easy_setopt(curl, CURLOPT_CAINFO, request->ca_file);
     CURLcode code = curl_easy_perform(curl);
     response->curl_code = (int)code;
     if (code != CURLE_OK) {

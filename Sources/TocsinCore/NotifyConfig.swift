@@ -84,6 +84,9 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         public var from: String?
         public var to: [String]
         public var startTLS: StartTLS
+        /// email: a PEM file of the certificates to trust for the server
+        /// (a relay with a private CA) instead of the system's.
+        public var tlsCAFile: String?
         /// Messages a second to this destination, and the burst allowed.
         public var ratePerSecond: Double
         public var burst: Int
@@ -96,7 +99,8 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         public init(name: String, kind: Kind, url: SecretReference? = nil, secret: SecretReference? = nil,
                     routingKey: SecretReference? = nil, smtpURL: SecretReference? = nil, username: String? = nil,
                     password: SecretReference? = nil, from: String? = nil, to: [String] = [],
-                    startTLS: StartTLS = .opportunistic, ratePerSecond: Double? = nil, burst: Int? = nil) {
+                    startTLS: StartTLS = .opportunistic, tlsCAFile: String? = nil, ratePerSecond: Double? = nil,
+                    burst: Int? = nil) {
             self.name = name
             self.kind = kind
             self.url = url
@@ -108,6 +112,7 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
             self.from = from
             self.to = to
             self.startTLS = startTLS
+            self.tlsCAFile = tlsCAFile
             // Slack's incoming webhooks allow about one message a second.
             self.ratePerSecond = ratePerSecond ?? (kind == .slack ? 1 : 10)
             self.burst = burst ?? (kind == .slack ? 5 : 20)
@@ -118,11 +123,12 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         /// A channel given inline values (tests, `tocsin notify test`).
         public init(name: String, kind: Kind, url: String? = nil, secret: String? = nil, routingKey: String? = nil,
                     smtpURL: String? = nil, username: String? = nil, password: String? = nil, from: String? = nil,
-                    to: [String] = [], startTLS: StartTLS = .opportunistic, ratePerSecond: Double? = nil, burst: Int? = nil) {
+                    to: [String] = [], startTLS: StartTLS = .opportunistic, tlsCAFile: String? = nil,
+                    ratePerSecond: Double? = nil, burst: Int? = nil) {
             self.init(name: name, kind: kind, url: url.map(SecretReference.inline), secret: secret.map(SecretReference.inline),
                       routingKey: routingKey.map(SecretReference.inline), smtpURL: smtpURL.map(SecretReference.inline),
                       username: username, password: password.map(SecretReference.inline), from: from, to: to,
-                      startTLS: startTLS, ratePerSecond: ratePerSecond, burst: burst)
+                      startTLS: startTLS, tlsCAFile: tlsCAFile, ratePerSecond: ratePerSecond, burst: burst)
         }
 
         /// Every secret reference of the channel, by field name.
@@ -152,13 +158,16 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
             }
         }
 
+        /// Host and path stay percent-encoded: decoded, `%00` would put a NUL
+        /// into the stored destination.
         public static func redact(_ url: String) -> String {
-            guard let components = URLComponents(string: url), let scheme = components.scheme, let host = components.host else {
+            guard let components = URLComponents(string: url), let scheme = components.scheme,
+                  let host = components.percentEncodedHost else {
                 return "***"
             }
             var out = scheme + "://" + host
             if let port = components.port { out += ":\(port)" }
-            let segments = components.path.split(separator: "/")
+            let segments = components.percentEncodedPath.split(separator: "/")
             if let first = segments.first {
                 out += "/" + first
                 if segments.count > 1 { out += "/***" }
@@ -169,6 +178,7 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         enum CodingKeys: String, CodingKey {
             case name, kind, url, secret, username, password, from, to, burst, destination
             case routingKey = "routing_key", smtpURL = "smtp_url", startTLS = "starttls", ratePerSecond = "rate_per_second"
+            case tlsCAFile = "tls_ca_file"
         }
     }
 

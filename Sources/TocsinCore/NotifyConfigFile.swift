@@ -44,7 +44,7 @@ public enum NotifyConfigFile {
 
     static let channelFields: Set<String> = [
         "name", "kind", "url", "url_env", "secret", "secret_env", "routing_key", "routing_key_env", "smtp_url",
-        "smtp_url_env", "username", "password", "password_env", "from", "to", "starttls", "rate_per_second", "burst",
+        "smtp_url_env", "username", "password", "password_env", "from", "to", "starttls", "tls_ca_file", "rate_per_second", "burst",
     ]
     static let routeFields: Set<String> = ["channels", "severities", "labels", "rules", "send_resolved", "repeat_interval"]
     static let maxChannels = 100
@@ -115,7 +115,8 @@ public enum NotifyConfigFile {
 
         mutating func read() -> NotifyConfig.Channel? {
             guard let name = fields.string("name", maxLength: 64),
-                  name.range(of: "^[a-z0-9][a-z0-9_-]{0,63}$", options: .regularExpression) != nil
+                  // \z, not $: $ also matches before a final line break.
+                  name.range(of: "^[a-z0-9][a-z0-9_-]{0,63}\\z", options: .regularExpression) != nil
             else {
                 fields.problem("name", "is required: 1 to 64 characters of a-z, 0-9, _ and -")
                 return nil
@@ -163,7 +164,34 @@ public enum NotifyConfigFile {
             if channel.to.isEmpty || !channel.to.allSatisfy({ $0.contains("@") && !$0.contains(where: \.isNewline) }) {
                 fields.problem("to", "is required: one or more addresses")
             }
-            if let mode: NotifyConfig.Channel.StartTLS = fields.choice("starttls") { channel.startTLS = mode }
+            if let path = fields.string("tls_ca_file", maxLength: 1024) {
+                if path.hasPrefix("/") { channel.tlsCAFile = path } else { fields.problem("tls_ca_file", "must be an absolute path") }
+            }
+            let mode: NotifyConfig.Channel.StartTLS? = fields.choice("starttls")
+            if let mode { channel.startTLS = mode }
+            // A password never crosses the network in clear: over smtp:// it
+            // needs STARTTLS, and "opportunistic" would let anyone in the path
+            // strip the server's offer. smtps:// is TLS from the start.
+            if channel.password != nil, smtpScheme(channel.smtpURL) != "smtps" {
+                switch mode {
+                case nil: channel.startTLS = .required
+                case .required?: break
+                case let other?:
+                    fields.problem("starttls", "is \(other.rawValue), but a password is set: the password would be sent "
+                                   + "without TLS; use starttls: required (or an smtps:// URL)")
+                }
+            }
+        }
+
+        /// The scheme of an SMTP URL known here (inline, or from the
+        /// environment being checked against); nil when unknown.
+        func smtpScheme(_ reference: SecretReference?) -> String? {
+            let url: String? = switch reference {
+            case .inline(let value)?: value
+            case .environment(let name)?: environment?[name]
+            default: nil
+            }
+            return url.flatMap { $0.split(separator: ":", maxSplits: 1).first.map { $0.lowercased() } }
         }
 
         /// `field` given inline or as `field_env`; `check` validates a value
@@ -176,7 +204,7 @@ public enum NotifyConfigFile {
                 reference = .inline(inline)
                 value = inline
             } else if let variable = fields.string(field + "_env", maxLength: 256) {
-                guard variable.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,127}$", options: .regularExpression) != nil else {
+                guard variable.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,127}\\z", options: .regularExpression) != nil else {
                     fields.problem(field + "_env", "must be an environment variable name")
                     return nil
                 }

@@ -15,6 +15,7 @@ public struct ResolvedChannel: Sendable, Equatable {
     public var from: String?
     public var to: [String]
     public var startTLS: NotifyConfig.Channel.StartTLS
+    public var tlsCAFile: String?
     public var ratePerSecond: Double
     public var burst: Int
     /// Redacted, for logs and errors.
@@ -69,8 +70,8 @@ public struct SecretResolver: Sendable {
             routingKey: try value(channel.routingKey, channel: name, field: "routing_key"),
             smtpURL: try value(channel.smtpURL, channel: name, field: "smtp_url"), username: channel.username,
             password: try value(channel.password, channel: name, field: "password"), from: channel.from, to: channel.to,
-            startTLS: channel.startTLS, ratePerSecond: channel.ratePerSecond, burst: channel.burst,
-            destination: channel.destination)
+            startTLS: channel.startTLS, tlsCAFile: channel.tlsCAFile, ratePerSecond: channel.ratePerSecond,
+            burst: channel.burst, destination: channel.destination)
     }
 
     /// The channels of `config` this process can deliver to, and the

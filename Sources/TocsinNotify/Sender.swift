@@ -75,13 +75,17 @@ public struct Sender: Sendable {
         }
         let message = EmailMessage.message(text, from: from, to: channel.to, now: now,
                                            boundary: "tocsin-" + Crypto.hex(Crypto.randomBytes(8)))
-        let startTLS = switch channel.startTLS {
+        var startTLS = switch channel.startTLS {
         case .off: 0
         case .opportunistic: 1
         case .required: 2
         }
+        // The config reader refuses anything weaker; a password is never sent
+        // in clear even if a config slipped through.
+        if channel.password != nil, !url.lowercased().hasPrefix("smtps://") { startTLS = 2 }
         let result = try await transport.sendMail(url: url, username: channel.username, password: channel.password,
-                                                  from: from, to: channel.to, message: message, startTLS: startTLS)
+                                                  from: from, to: channel.to, message: message, startTLS: startTLS,
+                                                  caFile: channel.tlsCAFile)
         if result.transportError == nil { return Outcome(verdict: .delivered, statusCode: result.smtpCode, error: nil) }
         // SMTP 5xx (other than 421/45x-style transient ones) are permanent.
         let permanent = result.smtpCode >= 500 && result.smtpCode < 600

@@ -95,7 +95,7 @@ public final class Transport: Sendable {
     }
 
     public func sendMail(url: String, username: String?, password: String?, from: String, to: [String], message: String,
-                         startTLS: Int) async throws -> MailResult {
+                         startTLS: Int, caFile: String? = nil) async throws -> MailResult {
         let connect = connectTimeoutMs, total = totalTimeoutMs
         return try await threads.runIfActive {
             let recipients = to.map { strdup("<\($0)>") }
@@ -103,6 +103,7 @@ public final class Transport: Sendable {
             var response = tocsin_mail_response()
             let bytes = Array(message.utf8)
             url.withCString { cURL in
+              (caFile ?? "").withCString { cCAFile in
                 (username ?? "").withCString { cUser in
                     (password ?? "").withCString { cPassword in
                         "<\(from)>".withCString { cFrom in
@@ -114,6 +115,7 @@ public final class Transport: Sendable {
                                             password: password == nil ? nil : cPassword, from: cFrom,
                                             recipients: rcpt.baseAddress, recipient_count: rcpt.count, message: cBody,
                                             message_length: body.count, starttls: Int32(startTLS),
+                                            ca_file: caFile == nil ? nil : cCAFile,
                                             connect_timeout_ms: connect, total_timeout_ms: total)
                                         tocsin_mail_send(&request, &response)
                                     }
@@ -122,6 +124,7 @@ public final class Transport: Sendable {
                         }
                     }
                 }
+              }
             }
             let error = response.curl_code == 0 ? nil : withUnsafeBytes(of: response.error) { Self.string($0) }
             return MailResult(smtpCode: Int(response.smtp_code), transportError: error.map(Self.scrub))

@@ -84,19 +84,40 @@ public final class SMTPSink: Sendable {
     public let port: Int
     public let directory: String
 
-    public static func start(user: String? = nil, password: String? = nil) async throws -> SMTPSink {
+    /// The certificate the sink presents with STARTTLS (self-signed for
+    /// 127.0.0.1): the `tls_ca_file` a channel trusts it with. nil without TLS.
+    public let caFile: String?
+
+    /// A sink on 127.0.0.1; with `tls`, it offers STARTTLS with a fresh
+    /// self-signed certificate and refuses AUTH before it.
+    public static func start(user: String? = nil, password: String? = nil, tls: Bool = false) async throws -> SMTPSink {
         let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/receivers/smtp_sink.py").path
         let directory = TestEnvironment.temporaryDirectory + "/mail-" + randomSuffix()
         var arguments = [script, "--dir", directory]
         if let user, let password { arguments += ["--user", user, "--password", password] }
+        var caFile: String?
+        if tls {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            let cert = directory + "/cert.pem", key = directory + "/key.pem"
+            let openssl = try TestProcess.launch(
+                ["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1", "-subj", "/CN=127.0.0.1",
+                 "-addext", "subjectAltName=IP:127.0.0.1", "-keyout", key, "-out", cert],
+                executable: "/usr/bin/openssl")
+            guard try await openssl.wait() == 0 else {
+                throw TestEnvironment.Missing(description: "openssl could not make a certificate: \(openssl.stderr)")
+            }
+            arguments += ["--tls-cert", cert, "--tls-key", key]
+            caFile = cert
+        }
         let process = try TestProcess.launch(arguments, executable: try python3())
-        return SMTPSink(process: process, port: try await listeningPort(process), directory: directory)
+        return SMTPSink(process: process, port: try await listeningPort(process), directory: directory, caFile: caFile)
     }
 
-    init(process: TestProcess, port: Int, directory: String) {
+    init(process: TestProcess, port: Int, directory: String, caFile: String? = nil) {
         self.process = process
         self.port = port
         self.directory = directory
+        self.caFile = caFile
     }
 
     /// The messages received so far: (envelope JSON, raw message).

@@ -63,6 +63,36 @@ struct NotifyConfigTests {
         #expect(problems.contains { $0.field == "repeat_interval" })
     }
 
+    @Test("an SMTP password needs TLS: starttls off or opportunistic over smtp:// is refused, unset means required")
+    func smtpPasswordNeedsTLS() throws {
+        func mail(_ extra: String, url: String = "smtp://127.0.0.1:2525") -> NotifyConfigFile.Result {
+            NotifyConfigFile.parse(yaml: """
+                channels:
+                  - name: mail
+                    kind: email
+                    smtp_url_env: TEST_SMTP_URL
+                    from: t@example.com
+                    to: [a@example.com]
+                \(extra)
+                routes:
+                  - channels: [mail]
+                """, environment: ["TEST_SMTP_URL": url, "TEST_SMTP_PASSWORD": "hunter2"])
+        }
+        for mode in ["off", "opportunistic"] {
+            let refused = mail("    username: u\n    password_env: TEST_SMTP_PASSWORD\n    starttls: \(mode)")
+            #expect(refused.config == nil)
+            #expect(refused.problems.contains {
+                $0.field == "starttls" && $0.line == 9 && $0.message.contains("password would be sent without TLS")
+            }, "\(refused.problems)")
+        }
+        let unset = try #require(mail("    username: u\n    password_env: TEST_SMTP_PASSWORD").config)
+        #expect(unset.channel(named: "mail")?.startTLS == .required)
+        // TLS from the start, or no password: the mode is the operator's.
+        #expect(mail("    password_env: TEST_SMTP_PASSWORD\n    starttls: off", url: "smtps://127.0.0.1:465").config != nil)
+        #expect(try #require(mail("    starttls: off").config).channel(named: "mail")?.startTLS == .off)
+        #expect(try #require(mail("").config).channel(named: "mail")?.startTLS == .opportunistic)
+    }
+
     @Test("retry delays: exponential with jitter, Retry-After honoured, nil after the last attempt")
     func retryPolicy() {
         let policy = RetryPolicy(maxAttempts: 4, baseDelay: 2, maxDelay: 600)

@@ -113,15 +113,16 @@ struct MessageShapeTests {
         }
     }
 
-    @Test("e-mail over SMTP with authentication arrives with text and HTML parts")
+    @Test("e-mail over SMTP with STARTTLS and authentication arrives with text and HTML parts")
     func email() async throws {
-        let sink = try await SMTPSink.start(user: "tocsin", password: "mail-pass")
+        let sink = try await SMTPSink.start(user: "tocsin", password: "mail-pass", tls: true)
         defer { sink.stop() }
         try await withTestDatabase { db in
             try await db.withPool { pool in
                 let channel = NotifyConfig.Channel(name: "mail", kind: .email, smtpURL: "smtp://127.0.0.1:\(sink.port)",
                                                    username: "tocsin", password: "mail-pass", from: "tocsin@example.com",
-                                                   to: ["oncall@example.com", "lead@example.com"], startTLS: .off)
+                                                   to: ["oncall@example.com", "lead@example.com"], startTLS: .required,
+                                                   tlsCAFile: sink.caFile)
                 let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["mail"])])
                 try await fire(pool, notify: notify, platforms: ["tiktok"], severity: .error)
                 try await withDispatcher(pool, notify: notify) { () async throws in
@@ -132,6 +133,7 @@ struct MessageShapeTests {
                 #expect(envelope["from"] as? String == "tocsin@example.com")
                 #expect(envelope["to"] as? [String] == ["oncall@example.com", "lead@example.com"])
                 #expect(envelope["auth"] as? String == "tocsin")
+                #expect(envelope["tls"] as? Bool == true)
                 #expect(raw.contains("Content-Type: multipart/alternative"))
                 #expect(raw.contains("Content-Type: text/plain; charset=utf-8"))
                 #expect(raw.contains("Content-Type: text/html; charset=utf-8"))
@@ -146,13 +148,13 @@ struct MessageShapeTests {
 
     @Test("a wrong SMTP password is a failed delivery that is retried, not a crash")
     func emailRefused() async throws {
-        let sink = try await SMTPSink.start(user: "tocsin", password: "right")
+        let sink = try await SMTPSink.start(user: "tocsin", password: "right", tls: true)
         defer { sink.stop() }
         try await withTestDatabase { db in
             try await db.withPool { pool in
                 let channel = NotifyConfig.Channel(name: "mail", kind: .email, smtpURL: "smtp://127.0.0.1:\(sink.port)",
                                                    username: "tocsin", password: "wrong", from: "a@example.com", to: ["b@example.com"],
-                                                   startTLS: .off)
+                                                   startTLS: .required, tlsCAFile: sink.caFile)
                 let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["mail"])])
                 try await fire(pool, notify: notify)
                 try await withDispatcher(pool, notify: notify, settings: fastSettings(maxAttempts: 2)) { () async throws in
@@ -161,6 +163,28 @@ struct MessageShapeTests {
                 let error: String? = try await pool.query("SELECT last_error FROM notifications")[0].decode("last_error")
                 #expect(error?.isEmpty == false)
                 #expect(error?.contains("wrong") == false)
+                #expect(try sink.messages().isEmpty)
+            }
+        }
+    }
+
+    @Test("a password is never sent in clear: with starttls off, a server without STARTTLS gets no AUTH and no message")
+    func passwordNeedsTLS() async throws {
+        let sink = try await SMTPSink.start(user: "tocsin", password: "secret")  // no STARTTLS on offer
+        defer { sink.stop() }
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                // Built in code, so the file reader's refusal is bypassed: the sender still insists on TLS.
+                let channel = NotifyConfig.Channel(name: "mail", kind: .email, smtpURL: "smtp://127.0.0.1:\(sink.port)",
+                                                   username: "tocsin", password: "secret", from: "a@example.com",
+                                                   to: ["b@example.com"], startTLS: .off)
+                let notify = NotifyConfig(channels: [channel], routes: [.init(channels: ["mail"])])
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify, settings: fastSettings(maxAttempts: 1)) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["dead"] })
+                }
+                let error: String? = try await pool.query("SELECT last_error FROM notifications")[0].decode("last_error")
+                #expect(error?.isEmpty == false)
                 #expect(try sink.messages().isEmpty)
             }
         }

@@ -223,6 +223,23 @@ struct ShutdownTests {
         let refused = try await TestProcess.run(["notify", "check", bad])
         #expect(refused.status != 0)
         #expect(refused.stderr.contains("\(bad):3:"))
+        let cleartext = try writeFile("""
+            channels:
+              - name: mail
+                kind: email
+                smtp_url: smtp://127.0.0.1:2525
+                username: tocsin
+                password_env: SMTP_PASSWORD
+                starttls: "off"
+                from: t@example.com
+                to: [a@example.com]
+            routes:
+              - channels: [mail]
+            """, name: "cleartext.yaml")
+        let plain = try await TestProcess.run(["notify", "check", cleartext], environment: ["SMTP_PASSWORD": "hunter2"])
+        #expect(plain.status != 0)
+        #expect(plain.stderr.contains("\(cleartext):7:") && plain.stderr.contains("use starttls: required"), "\(plain.stderr)")
+        #expect(!plain.stderr.contains("hunter2"))
         let sent = try await TestProcess.run(["notify", "test", "ops"], environment: ["NOTIFY_CONFIG": good])
         #expect(sent.status == 0, "\(sent.stderr)")
         let requests = try await receiver.requests()

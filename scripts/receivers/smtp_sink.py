@@ -3,16 +3,20 @@
 directory, for Tocsin's e-mail tests.
 
     smtp_sink.py --dir DIR [--port N] [--user U --password P]
+                 [--tls-cert CERT --tls-key KEY]
 
 Prints "listening PORT" once ready; binds 127.0.0.1 only. Each message is
-written as DIR/<n>.eml with DIR/<n>.json ({"from", "to", "auth"}). With
---user/--password, AUTH PLAIN and AUTH LOGIN are offered and checked.
+written as DIR/<n>.eml with DIR/<n>.json ({"from", "to", "auth", "tls"}).
+With --user/--password, AUTH PLAIN and AUTH LOGIN are offered and checked.
+With --tls-cert/--tls-key, STARTTLS is offered, and AUTH is refused (530)
+until the session is encrypted, as a careful mail server does.
 """
 import argparse
 import base64
 import json
 import os
 import socketserver
+import ssl
 import sys
 import threading
 
@@ -34,7 +38,7 @@ class Session(socketserver.StreamRequestHandler):
     def handle(self):
         args = self.server.args
         self.send("220 tocsin-sink ESMTP ready")
-        sender, recipients, authed = None, [], None
+        sender, recipients, authed, encrypted = None, [], None, False
         try:
             while True:
                 line = self.readline()
@@ -42,11 +46,21 @@ class Session(socketserver.StreamRequestHandler):
                 if verb in ("EHLO", "HELO"):
                     if verb == "EHLO":
                         self.wfile.write(b"250-tocsin-sink\r\n")
-                        if args.user:
+                        if self.server.tls and not encrypted:
+                            self.wfile.write(b"250-STARTTLS\r\n")
+                        if args.user and (encrypted or not self.server.tls):
                             self.wfile.write(b"250-AUTH PLAIN LOGIN\r\n")
                         self.send("250 8BITMIME")
                     else:
                         self.send("250 tocsin-sink")
+                elif verb == "STARTTLS" and self.server.tls and not encrypted:
+                    self.send("220 go ahead")
+                    self.connection = self.server.tls.wrap_socket(self.connection, server_side=True)
+                    self.rfile = self.connection.makefile("rb")
+                    self.wfile = self.connection.makefile("wb")
+                    encrypted, sender, recipients, authed = True, None, [], None
+                elif verb == "AUTH" and self.server.tls and not encrypted:
+                    self.send("530 must issue a STARTTLS command first")
                 elif verb == "AUTH":
                     parts = line.split()
                     mechanism = parts[1].upper() if len(parts) > 1 else ""
@@ -95,7 +109,7 @@ class Session(socketserver.StreamRequestHandler):
                     with open(base + ".eml.tmp", "w") as f:
                         f.write("\r\n".join(lines) + "\r\n")
                     with open(base + ".json", "w") as f:
-                        json.dump({"from": sender, "to": recipients, "auth": authed}, f)
+                        json.dump({"from": sender, "to": recipients, "auth": authed, "tls": encrypted}, f)
                     os.rename(base + ".eml.tmp", base + ".eml")
                     self.send("250 queued")
                 elif verb == "RSET":
@@ -108,7 +122,7 @@ class Session(socketserver.StreamRequestHandler):
                     return
                 else:
                     self.send("502 command not implemented")
-        except (EOFError, ConnectionError):
+        except (EOFError, ConnectionError, ssl.SSLError):
             return
 
 
@@ -123,10 +137,16 @@ def main():
     parser.add_argument("--port", type=int, default=0)
     parser.add_argument("--user")
     parser.add_argument("--password")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     os.makedirs(args.dir, exist_ok=True)
     server = Server(("127.0.0.1", args.port), Session)
     server.args = args
+    server.tls = None
+    if args.tls_cert:
+        server.tls = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        server.tls.load_cert_chain(args.tls_cert, args.tls_key)
     print(f"listening {server.server_address[1]}", flush=True)
     try:
         server.serve_forever()

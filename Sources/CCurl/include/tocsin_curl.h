@@ -60,6 +60,7 @@ typedef struct {
     const char *message;         /* the full RFC 5322 message, CRLF line ends */
     size_t message_length;
     int starttls;                /* 0 off, 1 when available, 2 required */
+    const char *ca_file;         /* PEM bundle to trust instead of the system's; may be NULL */
     long connect_timeout_ms;
     long total_timeout_ms;
 } tocsin_mail_request;
