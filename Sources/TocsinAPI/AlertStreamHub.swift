@@ -54,8 +54,9 @@ final class AlertStreamHub: Service, Sendable, CustomStringConvertible {
         let (frames, continuation) = AsyncStream<ByteBuffer>.makeStream(bufferingPolicy: .bufferingNewest(1000))
         let id = nextID.wrappingAdd(1, ordering: .relaxed).newValue
         let refusal = streams.withLock { streams -> Refusal? in
-            if streams.count >= limits.perProcess { return .processFull }
+            // The key's own cap first: a key over it is told so (429), whatever the process's load.
             if streams.values.filter({ $0.identity.keyID == identity.keyID }).count >= limits.perKey { return .keyFull }
+            if streams.count >= limits.perProcess { return .processFull }
             streams[id] = Stream(identity: identity, continuation: continuation)
             return nil
         }

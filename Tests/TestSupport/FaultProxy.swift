@@ -5,7 +5,9 @@ import Synchronization
 /// connection at a chosen moment: after it has forwarded client bytes
 /// containing a marker (say, a COMMIT), before any answer comes back. The
 /// server sees the whole request; the client never sees the reply — the
-/// "reply lost" failure of a primary that dies right after a commit.
+/// "reply lost" failure of a primary that dies right after a commit. It can
+/// also hold every answer back for a while (`latency`): a slow, overloaded
+/// server.
 public final class FaultProxy: Sendable {
     public let port: Int
     private let upstreamPort: Int
@@ -15,6 +17,7 @@ public final class FaultProxy: Sendable {
     struct State {
         var cutAfter: [UInt8]?
         var cuts = 0
+        var latency: Double = 0
         var stopped = false
         var sockets: [Int32] = []
     }
@@ -44,6 +47,11 @@ public final class FaultProxy: Sendable {
     /// Cuts the next connection that sends `marker`, right after forwarding it.
     public func cutAfter(_ marker: String) {
         state.withLock { $0.cutAfter = Array(marker.utf8) }
+    }
+
+    /// Every chunk the server sends waits this long before it is forwarded.
+    public func setLatency(_ seconds: Double) {
+        state.withLock { $0.latency = seconds }
     }
 
     /// How many connections have been cut.
@@ -124,6 +132,7 @@ public final class FaultProxy: Sendable {
         while true {
             let n = read(source, &buffer, buffer.count)
             guard n > 0 else { return }
+            if !watch, case let delay = state.withLock({ $0.latency }), delay > 0 { Thread.sleep(forTimeInterval: delay) }
             let chunk = Array(buffer[0..<n])
             var written = 0
             while written < n {

@@ -102,11 +102,52 @@ struct NotificationProcessTests {
         }
     }
 
+    @Test("a dispatcher that stalls past its lease does not send: the row goes once, by the dispatcher that holds it now")
+    func leaseExpiredWhileStalled() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            _ = try await db.withPool { pool in
+                try await pool.query(
+                    "INSERT INTO metric_events (occurred_at, name, value) SELECT now() - interval '5 seconds', 'token.refresh.failure', 1 FROM generate_series(1, 4)")
+            }
+            try await db.applyDefaultRules()
+            try await db.applyNotify(.slackFromEnvironment())
+            let env = ["DATABASE_URL": db.url, "SLACK_WEBHOOK_URL": receiver.url + "/services/x", "LOG_LEVEL": "warning",
+                       "NOTIFY_TIMEOUT_SECONDS": "1", "NOTIFY_LEASE_SECONDS": "11"]
+            var stalling = env
+            stalling["TOCSIN_TEST_DISPATCH_PAUSE_MS"] = "16000"  // longer than the lease, alive all along
+            let stalled = try TestProcess.launch(["worker"], environment: stalling)
+            try await db.withPool { pool in
+                let claimed = try await eventually {
+                    try await pool.query("SELECT count(*) AS n FROM notifications WHERE lease_owner IS NOT NULL")[0].decode("n", as: Int.self) == 1
+                }
+                #expect(claimed, "stderr: \(stalled.stderr)")
+                let second = try TestProcess.launch(["worker"], environment: env)
+                let sent = try await eventually(timeout: .seconds(30)) {
+                    try await pool.query("SELECT count(*) AS n FROM notifications WHERE status = 'sent'")[0].decode("n", as: Int.self) == 1
+                }
+                #expect(sent, "stderr: \(second.stderr)")
+                // The stalled one wakes up (16 s after its claim), finds the lease gone and leaves the row.
+                #expect(try await eventually(timeout: .seconds(20)) { stalled.stderr.contains("lease lost before sending") },
+                        "stderr: \(stalled.stderr)")
+                try await Task.sleep(for: .seconds(1))
+                #expect(try await receiver.requests().count == 1)
+                // Attempts count claims: the stalled dispatcher's and the sender's.
+                let row = try await pool.query("SELECT attempts, status FROM notifications")[0]
+                #expect(try row.decode("attempts", as: Int.self) == 2)
+                #expect(try row.decode("status", as: String.self) == "sent")
+                for worker in [stalled, second] { worker.signal(SIGTERM) }
+                for worker in [stalled, second] { #expect(try await worker.wait() == 0) }
+            }
+        }
+    }
+
     @Test("secrets never appear in API bodies or log lines")
     func secrets() async throws {
         let receiver = try await HTTPReceiver.start()
         defer { receiver.stop() }
-        let sink = try await SMTPSink.start(user: "tocsin", password: "SMTP-SECRET-4")
+        let sink = try await SMTPSink.start(user: "tocsin", password: "SMTP-SECRET-4", tls: true)
         defer { sink.stop() }
         let secrets = ["whsec-TOPSECRET-1", "SLACKSECRET2", "PDKEY-SECRET-3", "SMTP-SECRET-4"]
         try await withTestDatabase { db in
@@ -126,7 +167,8 @@ struct NotificationProcessTests {
                   - name: mail
                     kind: email
                     smtp_url: smtp://127.0.0.1:\(sink.port)
-                    starttls: "off"
+                    starttls: required
+                    tls_ca_file: \(sink.caFile!)
                     username: tocsin
                     password_env: TEST_SMTP_PASSWORD
                     from: tocsin@example.com
