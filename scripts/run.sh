@@ -64,7 +64,9 @@ echo "Admin key: $(cat "$keyfile")   (kept in .data/admin-key)"
 echo
 
 if [ "$demo" = true ]; then
-    "$tocsin" run &
+    # The demo's traffic would fill the terminal with access log lines: only
+    # requests that did not succeed are logged.
+    ACCESS_LOG=${ACCESS_LOG:-errors} "$tocsin" run &
     server=$!
     trap 'kill $server 2>/dev/null; wait $server 2>/dev/null' EXIT INT TERM
     for _ in $(seq 1 100); do

@@ -59,8 +59,7 @@ struct Demo: AsyncParsableCommand {
                 let (events, notice) = generator.tick(elapsed: elapsed)
                 if let notice { print(notice) }
                 let body = try JSONSerialization.data(withJSONObject: events)
-                let result = try await transport.post(
-                    url: endpoint, headers: ["Content-Type: application/json", "Authorization: Bearer \(key)"], body: body)
+                let result = try await Self.send(body, to: endpoint, key: key, transport: transport)
                 if result.status == 202 {
                     sent += events.count
                 } else {
@@ -78,6 +77,27 @@ struct Demo: AsyncParsableCommand {
             await transport.shutdown()
             print("sent \(sent) events in total")
         }
+    }
+}
+
+extension Demo {
+    /// Posts one batch the way a client should: with an Idempotency-Key, so
+    /// a retry after a lost answer, a 503 (the database failing over) or a
+    /// 429 is stored once; retried with the same key and body up to 5 times,
+    /// honouring Retry-After.
+    static func send(_ body: Data, to endpoint: String, key: String, transport: Transport) async throws -> Transport.HTTPResult {
+        let headers = ["Content-Type: application/json", "Authorization: Bearer \(key)",
+                       "Idempotency-Key: demo-" + UUID().uuidString.lowercased()]
+        var delay = 0.5
+        for attempt in 1...5 {
+            let result = try await transport.post(url: endpoint, headers: headers, body: body)
+            let retriable = result.transportError != nil || result.status == 429 || result.status == 503
+            guard retriable, attempt < 5 else { return result }
+            let requested = result.retryAfter.flatMap(Double.init) ?? delay
+            try? await Task.sleep(for: .milliseconds(Int(min(max(requested, 0.1), 30) * 1000)))
+            delay = min(delay * 2, 8)
+        }
+        preconditionFailure("unreachable: the last attempt returns")
     }
 }
 

@@ -6,7 +6,8 @@
       POSTs them to BASE/api/metrics over CONNECTIONS keep-alive connections
       and prints one JSON object: seconds, requests, events, failures,
       per-request latency percentiles. Every answer must be 202 with
-      {"accepted": n} for the body's n events.
+      {"accepted": n} for the body's n events. Each request carries its own
+      Idempotency-Key, as production clients should send.
 
   client.py time --url URL --key KEY [--count 20] [--warmup 2] [--method GET]
       Requests URL WARMUP times, then COUNT timed times, one keep-alive
@@ -48,6 +49,7 @@ def cmd_ingest(args):
     latencies = []
     accepted = [0]
     start_barrier = threading.Barrier(args.connections + 1)
+    run_id = f"{time.time_ns():x}"
 
     def worker():
         conn, u = connect(args.url)
@@ -62,7 +64,8 @@ def cmd_ingest(args):
                 break
             t0 = time.perf_counter()
             try:
-                conn.request("POST", path, body=bodies[i], headers=headers)
+                # As clients should: a key per batch, so a retry is stored once.
+                conn.request("POST", path, body=bodies[i], headers={**headers, "Idempotency-Key": f"bench-{run_id}-{i}"})
                 response = conn.getresponse()
                 payload = response.read()
                 status = response.status
