@@ -7,7 +7,7 @@ import Synchronization
 ///
 /// One background thread owns the connection: it waits on the socket with
 /// `poll`, reads notifications as they arrive and fans them out to every
-/// subscriber. When the connection breaks it reconnects with backoff,
+/// subscriber. When the connection breaks it reconnects (backoff 0.1 s to 1 s),
 /// LISTENs again and sends `.listening` so subscribers can re-read whatever
 /// they may have missed while it was down.
 public final class PostgresListener: Sendable, Service, CustomStringConvertible {
@@ -113,7 +113,12 @@ public final class PostgresListener: Sendable, Service, CustomStringConvertible 
 
     private func loop() {
         var connection: PostgresConnection?
+        // Reconnects quickly (a failover elects a new primary in about ten
+        // seconds; waking rules and the outbox late would cost that much
+        // again), at most once a second.
         var backoff = 0.1
+        var failedAttempts = 0
+        var hadConnection = false
         var lastActivity = Date()
         while !isStopped {
             if connection == nil {
@@ -123,13 +128,25 @@ public final class PostgresListener: Sendable, Service, CustomStringConvertible 
                     connection = fresh
                     backoff = 0.1
                     lastActivity = Date()
-                    logger.debug("listening for database notifications", metadata: ["channels": "\(channels)"])
+                    if hadConnection || failedAttempts > 0 {
+                        logger.info("listening for database notifications again",
+                                    metadata: ["channels": "\(channels)", "failed_attempts": "\(failedAttempts)"])
+                    } else {
+                        logger.debug("listening for database notifications", metadata: ["channels": "\(channels)"])
+                    }
+                    failedAttempts = 0
+                    hadConnection = true
                     broadcast(.listening)
                 } catch {
                     state.withLock { $0.isListening = false }
-                    logger.warning("cannot listen for database notifications; retrying", metadata: ["error": "\(error)"])
+                    // One warning when an outage starts, then one a minute.
+                    if failedAttempts % 60 == 0 {
+                        logger.warning("cannot listen for database notifications; retrying",
+                                       metadata: ["error": "\(error)", "failed_attempts": "\(failedAttempts)"])
+                    }
+                    failedAttempts += 1
                     sleepUnlessStopped(backoff)
-                    backoff = min(backoff * 2, 5)
+                    backoff = min(backoff * 2, 1)
                     continue
                 }
             }
