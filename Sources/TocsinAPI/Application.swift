@@ -72,6 +72,7 @@ func buildRouter(
     let routeTable = RouteTable()
     router.add(middleware: ErrorMiddleware(routes: routeTable))
     router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
+    router.add(middleware: ReadStalenessMiddleware())
     if config.metricsEnabled {
         router.add(middleware: MetricsMiddleware())
         if config.metricsPort == nil {

@@ -117,3 +117,20 @@ test('network errors and timeouts are unreachable errors', async () => {
   await assert.rejects(request('GET', '/api/slow', { timeoutMs: 20 }), (err) => err.unreachable
     && err.message === 'no answer from /api/slow within 0.02 s');
 });
+
+test('the largest X-Tocsin-Read-Lag of a refresh is kept; answers from the primary count as fresh', async () => {
+  state.refreshLag = 0;
+  let lag = '7.250';
+  stubFetch(() => new Response('{}', {
+    status: 200,
+    headers: lag ? { 'Content-Type': 'application/json', 'X-Tocsin-Read-Lag': lag } : { 'Content-Type': 'application/json' },
+  }));
+  await api.get('/api/monitoring/metrics');
+  assert.equal(state.refreshLag, 7.25);
+  lag = '1.000';
+  await api.get('/api/rules');
+  lag = null;
+  await api.get('/api/monitoring/alerts');
+  assert.equal(state.refreshLag, 7.25);
+  state.refreshLag = 0;
+});

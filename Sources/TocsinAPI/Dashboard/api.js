@@ -7,6 +7,7 @@
  */
 
 import { REQUEST_TIMEOUT_MS } from './config.js';
+import { parseReadLag } from './staleness.js';
 import { state } from './state.js';
 
 export class ApiError extends Error {
@@ -112,6 +113,7 @@ export async function request(method, path, { query, body, auth = true, timeoutM
     }
   }
   if (response.ok) {
+    state.refreshLag = Math.max(state.refreshLag, parseReadLag(response.headers.get('X-Tocsin-Read-Lag')));
     // A proxy's HTML error page with a 200 is not Tocsin answering.
     if (type && !type.includes('json') && response.status !== 204) {
       throw new ApiError(`unexpected ${type.split(';')[0]} answer from ${path}`, { status: response.status, unreachable: true });

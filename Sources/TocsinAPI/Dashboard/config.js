@@ -23,6 +23,8 @@ export const KNOWN_PLATFORMS = ['tiktok', 'instagram'];
 export const PLATFORM_RE = /^[a-z][a-z0-9_-]{0,63}$/;
 
 export const REFRESH_MS = 30000;
+// Beyond this replica lag (X-Tocsin-Read-Lag), the toolbar says "data as of …".
+export const STALE_LAG_S = 5;
 export const FIRST_BACKOFF_MS = 2000;
 export const MAX_BACKOFF_MS = 30000;
 export const REQUEST_TIMEOUT_MS = 20000;

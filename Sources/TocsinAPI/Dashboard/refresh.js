@@ -13,6 +13,7 @@ import { $ } from './dom.js';
 import { updateEmptyState } from './empty-state.js';
 import { loadEvents } from './events.js';
 import { clockFormat } from './format.js';
+import { dataAsOf, describeLag } from './staleness.js';
 import { loadHistory } from './history.js';
 import { runLoads, startBannerCountdown } from './loading.js';
 import { loadDeadLetters } from './notifications.js';
@@ -43,10 +44,12 @@ export async function refreshAll() {
   if (!state.session) return;
   clearTimeout(state.refreshTimer);
   state.refreshTimer = null;
+  state.refreshLag = 0;
   const ok = await runLoads(fullLoads(), { full: true });
   if (!state.session) return;
   if (ok) {
     state.lastUpdated = Date.now();
+    state.readLag = state.refreshLag;
     renderLastUpdated();
   }
   updateEmptyState();
@@ -101,6 +104,9 @@ async function pollActiveAlerts() {
 export function renderLastUpdated() {
   const node = $('#last-updated');
   if (!node || !state.lastUpdated) return;
+  const asOf = dataAsOf(state.lastUpdated, state.readLag);
   node.textContent = `Updated ${clockFormat.format(state.lastUpdated)}`
+    + (asOf ? ` · data as of ${clockFormat.format(asOf)} (${describeLag(state.readLag)})` : '')
     + (state.autoRefresh ? ' · refreshing every 30 s' : ' · auto-refresh paused');
+  if (asOf) node.dataset.stale = 'true'; else delete node.dataset.stale;
 }

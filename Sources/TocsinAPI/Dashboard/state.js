@@ -27,6 +27,8 @@ export const state = {
   deadLettersSupported: true,
   clockSkewMs: 0,         // server clock − browser clock, from the summary's `until`
   lastUpdated: 0,
+  readLag: 0,             // seconds the standby behind the last full refresh was behind (largest answer)
+  refreshLag: 0,          // the largest lag seen during the refresh in progress
   failing: null,          // the ApiError that made the API look unreachable, or null
   backoffMs: 0,
   refreshTimer: null,
