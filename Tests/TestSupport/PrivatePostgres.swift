@@ -9,7 +9,10 @@ public final class PrivatePostgres: Sendable {
 
     public var url: String { "postgresql://postgres@127.0.0.1:\(port)/postgres" }
 
-    public static func start() async throws -> PrivatePostgres {
+    /// A new server. With `replication`, it can have standbys
+    /// (`startStandby()`); with `synchronousStandby` too, a commit waits
+    /// until a standby has it, as with Patroni's synchronous mode.
+    public static func start(replication: Bool = false, synchronousStandby: Bool = false) async throws -> PrivatePostgres {
         let bin = try TestEnvironment.postgresBinDirectory()
         let directory = TestEnvironment.temporaryDirectory + "/pg-" + randomSuffix()
         let port = try freePort()
@@ -21,16 +24,19 @@ public final class PrivatePostgres: Sendable {
             }
             try server.run(bin + "/initdb", ["-D", directory + "/data", "-U", "postgres", "--auth=trust", "-E", "UTF8",
                                              "--locale=C.UTF-8", "--no-sync"])
-            let conf = """
+            var conf = """
 
                 listen_addresses = '127.0.0.1'
                 unix_socket_directories = ''
                 port = \(port)
                 fsync = off
-                synchronous_commit = off
                 max_connections = 100
 
                 """
+            if replication {
+                conf += "wal_level = replica\nmax_wal_senders = 5\nhot_standby = on\nwal_receiver_status_interval = 1s\n"
+            }
+            conf += synchronousStandby ? "synchronous_standby_names = '*'\nsynchronous_commit = on\n" : "synchronous_commit = off\n"
             let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/data/postgresql.conf"))
             handle.seekToEndOfFile()
             handle.write(Data(conf.utf8))
@@ -38,6 +44,38 @@ public final class PrivatePostgres: Sendable {
             try server.runStart()
         }
         return server
+    }
+
+    /// A streaming standby of this server (pg_basebackup -R), started.
+    public func startStandby() async throws -> PrivatePostgres {
+        let directory = TestEnvironment.temporaryDirectory + "/pg-standby-" + randomSuffix()
+        let port = try freePort()
+        let standby = PrivatePostgres(directory: directory, port: port, bin: bin)
+        try await blocking {
+            try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
+            if getuid() == 0 { try standby.run("/bin/chown", ["postgres", directory], asPostgres: false) }
+            try standby.run(self.bin + "/pg_basebackup", ["-h", "127.0.0.1", "-p", "\(self.port)", "-U", "postgres",
+                                                          "-D", directory + "/data", "-R", "-X", "stream", "--no-sync"])
+            let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: directory + "/data/postgresql.conf"))
+            handle.seekToEndOfFile()
+            handle.write(Data("\nport = \(port)\nsynchronous_standby_names = ''\n".utf8))
+            try handle.close()
+            try standby.runStart()
+        }
+        return standby
+    }
+
+    /// Makes a standby the primary (pg_ctl promote, waiting until it accepts writes).
+    public func promote() async throws {
+        try await blocking { try self.run(self.bin + "/pg_ctl", ["-D", self.directory + "/data", "-w", "-t", "60", "promote"]) }
+    }
+
+    /// Stops the server at once (the postmaster and every backend, no
+    /// checkpoint), as a crash would.
+    public func crash() async throws {
+        try await blocking {
+            try self.run(self.bin + "/pg_ctl", ["-D", self.directory + "/data", "-m", "immediate", "-w", "stop"])
+        }
     }
 
     init(directory: String, port: Int, bin: String) {
