@@ -74,7 +74,7 @@ func buildRouter(
     router.add(middleware: BodyLimitMiddleware(limit: config.maxBodyBytes))
     router.add(middleware: ReadStalenessMiddleware())
     if config.metricsEnabled {
-        router.add(middleware: MetricsMiddleware())
+        router.add(middleware: HTTPMetricsMiddleware())
         if config.metricsPort == nil {
             PrometheusEndpoint(store: store, logger: logger).register(on: router)
         }

@@ -47,7 +47,7 @@ struct ContractRecorder: RouterMiddleware {
         line.append(0x0A)
         Self.lock.withLock { _ in
             if let handle = FileHandle(forWritingAtPath: path) ?? {
-                FileManager.default.createFile(atPath: path, contents: nil)
+                _ = FileManager.default.createFile(atPath: path, contents: nil)
                 return FileHandle(forWritingAtPath: path)
             }() {
                 handle.seekToEndOfFile()
@@ -62,7 +62,7 @@ struct ContractRecorder: RouterMiddleware {
 final class CollectingWriter: ResponseBodyWriter, Sendable {
     let buffer = Mutex(ByteBuffer())
     func write(_ buffer: ByteBuffer) async throws {
-        self.buffer.withLock { $0.writeImmutableBuffer(buffer) }
+        _ = self.buffer.withLock { $0.writeImmutableBuffer(buffer) }
     }
     func finish(_ trailingHeaders: HTTPFields?) async throws {}
 }

@@ -72,12 +72,12 @@ struct IngestRoutes {
 /// Ingestion metrics, through swift-metrics.
 enum IngestMetrics {
     static func ingested(_ count: Int) {
-        Counter(label: "tocsin_events_ingested_total").increment(by: count)
+        Counter(label: MetricsCatalog.eventsIngested.name).increment(by: count)
     }
 
     /// A request to POST /api/metrics refused: malformed, invalid, too_many, too_large.
     static func rejected(reason: String) {
-        Counter(label: "tocsin_ingest_rejected_total", dimensions: [("reason", reason)]).increment()
+        Counter(label: MetricsCatalog.ingestRejected.name, dimensions: [("reason", reason)]).increment()
     }
 }
 

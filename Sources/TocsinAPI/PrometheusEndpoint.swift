@@ -24,43 +24,31 @@ struct PrometheusEndpoint: Sendable {
         router.get("metrics") { _, _ in await self.scrape() }
     }
 
-    /// (Computed: the library's descriptor type is not Sendable.)
-    enum Gauges {
-        static var pool: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "db_pool", unitName: "connections",
-                                               helpText: "Database connections of this process, by state") }
-        static var waiters: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "db_pool", unitName: "waiters",
-                                                  helpText: "Tasks of this process waiting for a database connection") }
-        static var alerts: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "alerts", unitName: "",
-                                                 helpText: "Open alerts, by status") }
-        static var pending: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "outbox", unitName: "pending",
-                                                  helpText: "Notifications waiting to be delivered") }
-        static var oldest: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "outbox_oldest_pending", unitName: "seconds",
-                                                 helpText: "Age of the oldest notification waiting to be delivered") }
-        static var failingRules: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "rules_failing", unitName: "",
-                                                       helpText: "Enabled rules whose last evaluation failed (see GET /api/rules/{name})") }
-        static var up: MetricNameDescriptor { MetricNameDescriptor(namespace: "tocsin", metricName: "database", unitName: "up",
-                                             helpText: "1 when the last scrape could read the database") }
+    /// A gauge of `family` (help from the catalog, like every other metric).
+    func gauge(_ family: MetricFamily, _ labels: [(String, String)] = []) -> Gauge {
+        labels.isEmpty ? registry.makeGauge(descriptor: TocsinMetricsFactory.descriptor(family.name))
+            : registry.makeGauge(descriptor: TocsinMetricsFactory.descriptor(family.name), labels: labels)
     }
 
     func scrape() async -> Response {
         for (name, pool) in store.poolStatistics {
-            registry.makeGauge(descriptor: Gauges.pool, labels: [("pool", name), ("state", "in_use")]).set(Double(pool.inUse))
-            registry.makeGauge(descriptor: Gauges.pool, labels: [("pool", name), ("state", "idle")]).set(Double(pool.idle))
-            registry.makeGauge(descriptor: Gauges.pool, labels: [("pool", name), ("state", "open")]).set(Double(pool.open))
-            registry.makeGauge(descriptor: Gauges.waiters, labels: [("pool", name)]).set(Double(pool.waiters))
+            gauge(MetricsCatalog.poolConnections, [("pool", name), ("state", "in_use")]).set(Double(pool.inUse))
+            gauge(MetricsCatalog.poolConnections, [("pool", name), ("state", "idle")]).set(Double(pool.idle))
+            gauge(MetricsCatalog.poolConnections, [("pool", name), ("state", "open")]).set(Double(pool.open))
+            gauge(MetricsCatalog.poolWaiters, [("pool", name)]).set(Double(pool.waiters))
         }
         do {
             let counts = try await store.alerts.openCounts()
             for status in AlertStatus.allCases where status.isOpen {
-                registry.makeGauge(descriptor: Gauges.alerts, labels: [("status", status.rawValue)]).set(Double(counts[status] ?? 0))
+                gauge(MetricsCatalog.alerts, [("status", status.rawValue)]).set(Double(counts[status] ?? 0))
             }
             let backlog = try await store.outbox.backlog()
-            registry.makeGauge(descriptor: Gauges.pending).set(Double(backlog.pending))
-            registry.makeGauge(descriptor: Gauges.oldest).set(backlog.oldestSeconds)
-            registry.makeGauge(descriptor: Gauges.failingRules).set(Double(try await store.rules.failingCount()))
-            registry.makeGauge(descriptor: Gauges.up).set(1.0)
+            gauge(MetricsCatalog.outboxPending).set(Double(backlog.pending))
+            gauge(MetricsCatalog.outboxOldestPending).set(backlog.oldestSeconds)
+            gauge(MetricsCatalog.rulesFailing).set(Double(try await store.rules.failingCount()))
+            gauge(MetricsCatalog.databaseUp).set(1.0)
         } catch {
-            registry.makeGauge(descriptor: Gauges.up).set(0.0)
+            gauge(MetricsCatalog.databaseUp).set(0.0)
             logger.debug("metrics: database gauges not refreshed", metadata: ["error": "\(error)"])
         }
         return Response(status: .ok, headers: [.contentType: "text/plain; version=0.0.4; charset=utf-8", .cacheControl: "no-store"],

@@ -236,6 +236,6 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
 enum DeliveryMetrics {
     /// sent, retry, dead, rate_limited, silenced.
     static func attempt(channel: String, outcome: String) {
-        Counter(label: "tocsin_notification_attempts_total", dimensions: [("channel", channel), ("outcome", outcome)]).increment()
+        Counter(label: MetricsCatalog.notificationAttempts.name, dimensions: [("channel", channel), ("outcome", outcome)]).increment()
     }
 }

@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import TocsinAPI
 import TocsinCore
 
 /// Options every database command takes. Each overrides its environment
@@ -68,7 +69,7 @@ enum LoggingSetup {
     /// Bootstraps swift-log (and swift-metrics, for /metrics) once per process.
     static func bootstrap(_ config: Configuration) -> Logger {
         if config.metricsEnabled {
-            MetricsSystem.bootstrap(PrometheusMetricsFactory())
+            MetricsSystem.bootstrap(TocsinMetricsFactory())
         }
         let level = Logger.Level(rawValue: config.logLevel) ?? .info
         let format = config.logFormat

@@ -74,7 +74,7 @@ public final class RunningApp: Sendable {
 /// swift-metrics can be bootstrapped once per process: the tests share one
 /// Prometheus registry, like a real process.
 let testMetricsBootstrap: Void = {
-    MetricsSystem.bootstrap(PrometheusMetricsFactory())
+    MetricsSystem.bootstrap(TocsinMetricsFactory())
 }()
 
 /// Starts the app on `database`, runs `body`, stops the app.
