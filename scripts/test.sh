@@ -33,6 +33,8 @@ pg_start "$workdir/pg" "$pgport"
 export DATABASE_URL="postgresql://postgres@127.0.0.1:$pgport/postgres"
 export TOCSIN_TEST_PG_BINDIR="$(pg_bindir)"
 export TOCSIN_TEST_TMPDIR="$workdir"
+# Tests verify webhook signatures with the Standard Webhooks reference library.
+export TOCSIN_TEST_PYTHON="$pytools/bin/python"
 
 # A module may use only what it declares (Package.swift is the dependency graph).
 swift build --build-tests --explicit-target-dependency-import-check=error

@@ -61,6 +61,13 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
             case slack, webhook, pagerduty, email
         }
 
+        /// How webhook requests are signed: Standard Webhooks headers, the
+        /// legacy X-Tocsin-Signature, or both (while receivers move over).
+        /// Unset: standard for a `whsec_…` secret, legacy for any other.
+        public enum Signature: String, Sendable, CaseIterable, Codable {
+            case standard, legacy, both
+        }
+
         public enum StartTLS: String, Sendable, CaseIterable, Codable {
             /// Plain SMTP (smtps:// is TLS from the start regardless).
             case off
@@ -87,6 +94,8 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         /// email: a PEM file of the certificates to trust for the server
         /// (a relay with a private CA) instead of the system's.
         public var tlsCAFile: String?
+        /// webhook: the signature scheme (see `Signature`).
+        public var signature: Signature?
         /// Messages a second to this destination, and the burst allowed.
         public var ratePerSecond: Double
         public var burst: Int
@@ -96,11 +105,21 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
 
         public static let pagerDutyURL = "https://events.pagerduty.com/v2/enqueue"
 
+        /// The key of a Standard Webhooks secret `whsec_<base64>` (24 to 64
+        /// bytes, padding optional), or nil when the secret is not one.
+        public static func standardWebhookKey(_ secret: String) -> [UInt8]? {
+            guard secret.hasPrefix("whsec_"), secret.utf8.count <= 200 else { return nil }
+            var encoded = String(secret.dropFirst(6))
+            while encoded.utf8.count % 4 != 0 { encoded += "=" }
+            guard let key = Data(base64Encoded: encoded), (24...64).contains(key.count) else { return nil }
+            return Array(key)
+        }
+
         public init(name: String, kind: Kind, url: SecretReference? = nil, secret: SecretReference? = nil,
                     routingKey: SecretReference? = nil, smtpURL: SecretReference? = nil, username: String? = nil,
                     password: SecretReference? = nil, from: String? = nil, to: [String] = [],
-                    startTLS: StartTLS = .opportunistic, tlsCAFile: String? = nil, ratePerSecond: Double? = nil,
-                    burst: Int? = nil) {
+                    startTLS: StartTLS = .opportunistic, tlsCAFile: String? = nil, signature: Signature? = nil,
+                    ratePerSecond: Double? = nil, burst: Int? = nil) {
             self.name = name
             self.kind = kind
             self.url = url
@@ -113,6 +132,7 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
             self.to = to
             self.startTLS = startTLS
             self.tlsCAFile = tlsCAFile
+            self.signature = signature
             // Slack's incoming webhooks allow about one message a second.
             self.ratePerSecond = ratePerSecond ?? (kind == .slack ? 1 : 10)
             self.burst = burst ?? (kind == .slack ? 5 : 20)
@@ -124,11 +144,12 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         public init(name: String, kind: Kind, url: String? = nil, secret: String? = nil, routingKey: String? = nil,
                     smtpURL: String? = nil, username: String? = nil, password: String? = nil, from: String? = nil,
                     to: [String] = [], startTLS: StartTLS = .opportunistic, tlsCAFile: String? = nil,
-                    ratePerSecond: Double? = nil, burst: Int? = nil) {
+                    signature: Signature? = nil, ratePerSecond: Double? = nil, burst: Int? = nil) {
             self.init(name: name, kind: kind, url: url.map(SecretReference.inline), secret: secret.map(SecretReference.inline),
                       routingKey: routingKey.map(SecretReference.inline), smtpURL: smtpURL.map(SecretReference.inline),
                       username: username, password: password.map(SecretReference.inline), from: from, to: to,
-                      startTLS: startTLS, tlsCAFile: tlsCAFile, ratePerSecond: ratePerSecond, burst: burst)
+                      startTLS: startTLS, tlsCAFile: tlsCAFile, signature: signature, ratePerSecond: ratePerSecond,
+                      burst: burst)
         }
 
         /// Every secret reference of the channel, by field name.
@@ -178,7 +199,7 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         enum CodingKeys: String, CodingKey {
             case name, kind, url, secret, username, password, from, to, burst, destination
             case routingKey = "routing_key", smtpURL = "smtp_url", startTLS = "starttls", ratePerSecond = "rate_per_second"
-            case tlsCAFile = "tls_ca_file"
+            case tlsCAFile = "tls_ca_file", signature
         }
     }
 

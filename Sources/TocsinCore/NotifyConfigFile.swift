@@ -44,7 +44,7 @@ public enum NotifyConfigFile {
 
     static let channelFields: Set<String> = [
         "name", "kind", "url", "url_env", "secret", "secret_env", "routing_key", "routing_key_env", "smtp_url",
-        "smtp_url_env", "username", "password", "password_env", "from", "to", "starttls", "tls_ca_file", "rate_per_second", "burst",
+        "smtp_url_env", "username", "password", "password_env", "from", "to", "starttls", "tls_ca_file", "signature", "rate_per_second", "burst",
     ]
     static let routeFields: Set<String> = ["channels", "severities", "labels", "rules", "send_resolved", "repeat_interval"]
     static let maxChannels = 100
@@ -131,7 +131,7 @@ public enum NotifyConfigFile {
                 if channel.url == nil && !fields.problems.contains(where: { $0.field?.hasPrefix("url") == true }) {
                     fields.problem("url", "is required (url or url_env)")
                 }
-                if kind == .webhook { channel.secret = secret("secret", check: nil) }
+                if kind == .webhook { readWebhookSigning(&channel) }
             case .pagerduty:
                 channel.url = secret("url", check: httpURL)
                 channel.routingKey = secret("routing_key", check: nil)
@@ -180,6 +180,27 @@ public enum NotifyConfigFile {
                     fields.problem("starttls", "is \(other.rawValue), but a password is set: the password would be sent "
                                    + "without TLS; use starttls: required (or an smtps:// URL)")
                 }
+            }
+        }
+
+        /// A webhook's secret and how it signs: `signature: standard` (or
+        /// both) needs a Standard Webhooks secret, checked when its value is
+        /// known here.
+        mutating func readWebhookSigning(_ channel: inout NotifyConfig.Channel) {
+            var known: String?
+            channel.secret = secret("secret") { value in
+                known = value
+                if value.hasPrefix("whsec_"), NotifyConfig.Channel.standardWebhookKey(value) == nil {
+                    return "is not a valid Standard Webhooks secret: whsec_ then the base64 of 24 to 64 random bytes"
+                }
+                return nil
+            }
+            guard let scheme: NotifyConfig.Channel.Signature = fields.choice("signature") else { return }
+            channel.signature = scheme
+            if channel.secret == nil {
+                fields.problem("signature", "needs a secret (or secret_env) to sign with")
+            } else if scheme != .legacy, let known, NotifyConfig.Channel.standardWebhookKey(known) == nil {
+                fields.problem("signature", "is \(scheme.rawValue), which needs a whsec_ secret (Standard Webhooks)")
             }
         }
 

@@ -16,6 +16,7 @@ public struct ResolvedChannel: Sendable, Equatable {
     public var to: [String]
     public var startTLS: NotifyConfig.Channel.StartTLS
     public var tlsCAFile: String?
+    public var signature: NotifyConfig.Channel.Signature?
     public var ratePerSecond: Double
     public var burst: Int
     /// Redacted, for logs and errors.
@@ -70,7 +71,8 @@ public struct SecretResolver: Sendable {
             routingKey: try value(channel.routingKey, channel: name, field: "routing_key"),
             smtpURL: try value(channel.smtpURL, channel: name, field: "smtp_url"), username: channel.username,
             password: try value(channel.password, channel: name, field: "password"), from: channel.from, to: channel.to,
-            startTLS: channel.startTLS, tlsCAFile: channel.tlsCAFile, ratePerSecond: channel.ratePerSecond,
+            startTLS: channel.startTLS, tlsCAFile: channel.tlsCAFile, signature: channel.signature,
+            ratePerSecond: channel.ratePerSecond,
             burst: channel.burst, destination: channel.destination)
     }
 

@@ -30,8 +30,13 @@ public struct Sender: Sendable {
                 let body = WebhookMessage.body(text, now: now)
                 var headers = ["Content-Type: application/json", "Idempotency-Key: \(id)", "User-Agent: tocsin"]
                 if let secret = channel.secret {
-                    headers.append("X-Tocsin-Signature: " + Self.signature(body: body, secret: secret,
-                                                                           timestamp: Int(now.timeIntervalSince1970)))
+                    guard let signed = WebhookSignature.headers(body: body, id: String(id), secret: secret,
+                                                                scheme: channel.signature, timestamp: Int(now.timeIntervalSince1970))
+                    else {
+                        return Outcome(verdict: .fail, statusCode: nil,
+                                       error: "channel \(channel.name): a Standard Webhooks signature needs a whsec_ secret")
+                    }
+                    headers += signed
                 }
                 return try await post(channel.url, body: body, headers: headers)
             case .pagerduty:
@@ -46,13 +51,6 @@ public struct Sender: Sendable {
         } catch {
             return Outcome(verdict: .retry(after: nil), statusCode: nil, error: "sender unavailable: \(error)")
         }
-    }
-
-    /// `t=<unix>,v1=<hex HMAC-SHA256 of "<t>.<body>">` with the channel's secret.
-    public static func signature(body: Data, secret: String, timestamp: Int) -> String {
-        var message = Array("\(timestamp).".utf8)
-        message.append(contentsOf: body)
-        return "t=\(timestamp),v1=" + Crypto.hex(Crypto.hmacSHA256(key: Array(secret.utf8), message: message))
     }
 
     private func post(_ url: String?, body: Data, headers: [String]) async throws -> Outcome {

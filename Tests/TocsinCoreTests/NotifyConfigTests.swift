@@ -93,6 +93,33 @@ struct NotifyConfigTests {
         #expect(try #require(mail("").config).channel(named: "mail")?.startTLS == .opportunistic)
     }
 
+    @Test("webhook signatures: a whsec_ secret must be valid; signature standard needs one, legacy and both are accepted")
+    func webhookSignature() throws {
+        func hook(_ extra: String, secret: String) -> NotifyConfigFile.Result {
+            NotifyConfigFile.parse(yaml: """
+                channels:
+                  - name: hook
+                    kind: webhook
+                    url: https://ops.example.com/hook
+                    secret_env: TEST_SECRET
+                \(extra)
+                routes:
+                  - channels: [hook]
+                """, environment: ["TEST_SECRET": secret])
+        }
+        let good = "whsec_" + Data(repeating: 7, count: 32).base64EncodedString()
+        #expect(try #require(hook("", secret: good).config).channel(named: "hook")?.signature == nil)
+        #expect(hook("    signature: both", secret: good).config?.channel(named: "hook")?.signature == .both)
+        #expect(hook("    signature: legacy", secret: "plain").config != nil)
+        let short = hook("", secret: "whsec_" + Data(repeating: 7, count: 8).base64EncodedString())
+        #expect(short.problems.contains { $0.field == "secret_env" && $0.message.contains("24 to 64") }, "\(short.problems)")
+        let plain = hook("    signature: standard", secret: "plain")
+        #expect(plain.problems.contains { $0.field == "signature" && $0.line == 6 && $0.message.contains("whsec_") },
+                "\(plain.problems)")
+        #expect(NotifyConfig.Channel.standardWebhookKey(good)?.count == 32)
+        #expect(NotifyConfig.Channel.standardWebhookKey("whsec_not base64!") == nil)
+    }
+
     @Test("retry delays: exponential with jitter, Retry-After honoured, nil after the last attempt")
     func retryPolicy() {
         let policy = RetryPolicy(maxAttempts: 4, baseDelay: 2, maxDelay: 600)

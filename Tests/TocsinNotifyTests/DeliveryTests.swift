@@ -48,7 +48,7 @@ struct MessageShapeTests {
         }
     }
 
-    @Test("webhook: the signature verifies with the channel's secret and not with another; Idempotency-Key is the id")
+    @Test("webhook: a plain secret signs X-Tocsin-Signature (legacy), verified with it and not with another; Idempotency-Key is the id")
     func webhook() async throws {
         let receiver = try await HTTPReceiver.start()
         defer { receiver.stop() }
@@ -68,8 +68,9 @@ struct MessageShapeTests {
                 })
                 let t = try #require(parts["t"].flatMap(Int.init))
                 let body = Data(request.body.utf8)
-                #expect(Sender.signature(body: body, secret: "s3cret", timestamp: t) == header)
-                #expect(Sender.signature(body: body, secret: "another", timestamp: t) != header)
+                #expect(WebhookSignature.legacy(body: body, secret: "s3cret", timestamp: t) == header)
+                #expect(WebhookSignature.legacy(body: body, secret: "another", timestamp: t) != header)
+                #expect(request.headers["webhook-signature"] == nil)
                 #expect(abs(Double(t) - Date().timeIntervalSince1970) < 60)
                 let id: Int = try await pool.query("SELECT id FROM notifications")[0].decode("id")
                 #expect(request.headers["idempotency-key"] == String(id))
@@ -109,6 +110,55 @@ struct MessageShapeTests {
                 let details = try #require(payload["custom_details"] as? [String: Any])
                 #expect(details["value"] as? Double == 1)
                 #expect(details["threshold"] as? Double == 0)
+            }
+        }
+    }
+
+    @Test("webhook: a whsec_ secret signs per Standard Webhooks, verified by the specification's reference library; a tampered body fails")
+    func standardWebhooks() async throws {
+        let python = try #require(ProcessInfo.processInfo.environment["TOCSIN_TEST_PYTHON"],
+                                  "TOCSIN_TEST_PYTHON: a Python with the standardwebhooks package (scripts/test.sh sets it)")
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        let secret = "whsec_" + Data((0..<32).map { UInt8($0 * 7 % 256) }).base64EncodedString()
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let channels = [
+                    NotifyConfig.Channel(name: "standard", kind: .webhook, url: receiver.url + "/standard", secret: secret),
+                    NotifyConfig.Channel(name: "both", kind: .webhook, url: receiver.url + "/both", secret: secret, signature: .both),
+                ]
+                let notify = NotifyConfig(channels: channels, routes: [.init(channels: ["standard", "both"])])
+                try await fire(pool, notify: notify)
+                try await withDispatcher(pool, notify: notify) { () async throws in
+                    #expect(try await eventually { try await notificationStatuses(pool) == ["sent", "sent"] })
+                }
+                let requests = try await receiver.requests()
+                #expect(requests.count == 2)
+                for request in requests {
+                    let id = try #require(request.headers["webhook-id"])
+                    #expect(request.headers["idempotency-key"] == id)
+                    #expect((request.headers["x-tocsin-signature"] != nil) == request.path.hasSuffix("/both"))
+                    let script = TestEnvironment.temporaryDirectory + "/verify-" + randomSuffix() + ".py"
+                    try """
+                        import json, sys
+                        from standardwebhooks import Webhook
+                        request = json.load(open(sys.argv[1]))
+                        hook = Webhook(sys.argv[2])
+                        hook.verify(request["body"].encode(), request["headers"], json_parse=False)
+                        try:
+                            hook.verify(request["body"].replace("alert", "alery").encode(), request["headers"])
+                        except Exception:
+                            print("tampered refused")
+                        else:
+                            print("tampered accepted")
+                        """.write(toFile: script, atomically: true, encoding: .utf8)
+                    let captured = TestEnvironment.temporaryDirectory + "/request-" + randomSuffix() + ".json"
+                    try JSONSerialization.data(withJSONObject: ["body": request.body, "headers": request.headers])
+                        .write(to: URL(fileURLWithPath: captured))
+                    let verify = try TestProcess.launch([script, captured, secret], executable: python)
+                    #expect(try await verify.wait() == 0, "standardwebhooks refused the signature: \(verify.stderr)")
+                    #expect(verify.stdout.contains("tampered refused"), "\(verify.stdout)\(verify.stderr)")
+                }
             }
         }
     }

@@ -29,22 +29,24 @@ ensure_swift() {
     fi
 }
 
-# ensure_python_tools — a virtualenv with schemathesis, and jsonschema (with
-# referencing) and PyYAML for scripts/check_contract.py. Prints its
+# ensure_python_tools — a virtualenv with schemathesis, jsonschema (with
+# referencing) and PyYAML for scripts/check_contract.py, and standardwebhooks
+# for the webhook signature tests. Prints its
 # directory; reuses it while the versions match.
 SCHEMATHESIS_VERSION=4.32.5   # OpenAPI 3.1 is supported natively from 4.0 on
 JSONSCHEMA_VERSION=4.25.1
+STANDARDWEBHOOKS_VERSION=1.1.0   # the specification's reference library, to verify signatures
 ensure_python_tools() {
     local venv=${TOCSIN_PY_VENV:-${XDG_CACHE_HOME:-$HOME/.cache}/tocsin-tools/schemathesis-$SCHEMATHESIS_VERSION-jsonschema-$JSONSCHEMA_VERSION}
     if [ "$("$venv/bin/schemathesis" --version 2>/dev/null | awk '{print $NF}')" != "$SCHEMATHESIS_VERSION" ] \
-        || ! "$venv/bin/python" -c "import jsonschema, referencing, yaml" 2>/dev/null; then
+        || ! "$venv/bin/python" -c "import jsonschema, referencing, yaml, standardwebhooks" 2>/dev/null; then
         echo "installing schemathesis $SCHEMATHESIS_VERSION into $venv" >&2
         command -v python3 >/dev/null || ensure_packages python3
         rm -rf "$venv"
         mkdir -p "$(dirname "$venv")"
         python3 -m venv "$venv" 2>/dev/null || { ensure_packages python3-venv; python3 -m venv "$venv"; }
         "$venv/bin/pip" install -q --disable-pip-version-check "schemathesis==$SCHEMATHESIS_VERSION" \
-            "jsonschema==$JSONSCHEMA_VERSION" PyYAML >&2
+            "jsonschema==$JSONSCHEMA_VERSION" PyYAML "standardwebhooks==$STANDARDWEBHOOKS_VERSION" >&2
     fi
     echo "$venv"
 }
