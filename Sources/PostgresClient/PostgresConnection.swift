@@ -21,11 +21,19 @@ public final class PostgresConnection: @unchecked Sendable {
     var explicitTransaction = false
     /// libpq's cancel object for this connection (usable from any thread).
     private(set) var canceller: Canceller?
+    /// This connection's prepared statements by SQL text, or nil when
+    /// statements are not prepared (a pooler that cannot keep them).
+    private var prepared: [String: String]?
 
-    private init(handle: OpaquePointer, conninfo: String) {
+    /// Statements prepared per connection at most; beyond, statements run
+    /// unprepared (the hot ones were prepared first).
+    static let maxPrepared = 256
+
+    private init(handle: OpaquePointer, conninfo: String, prepareStatements: Bool) {
         self.handle = handle
         self.conninfo = conninfo
         self.canceller = Canceller(handle)
+        self.prepared = prepareStatements ? [:] : nil
     }
 
     deinit {
@@ -77,7 +85,10 @@ public final class PostgresConnection: @unchecked Sendable {
 
     /// Opens a connection. `conninfo` is passed to libpq unchanged (hosts,
     /// sslmode, target_session_attrs and the rest apply), over `defaults`.
-    public static func connect(_ conninfo: String) throws -> PostgresConnection {
+    /// With `prepareStatements`, each statement is prepared the first time
+    /// this connection runs it and executed by name after that, so
+    /// PostgreSQL parses and plans it once per connection.
+    public static func connect(_ conninfo: String, prepareStatements: Bool = false) throws -> PostgresConnection {
         try validate(conninfo: conninfo)
         let handle = openHandle(conninfo)
         guard let handle else {
@@ -89,7 +100,7 @@ public final class PostgresConnection: @unchecked Sendable {
             throw PostgresError(kind: .connection, message: message)
         }
         silenceNotices(handle)
-        return PostgresConnection(handle: handle, conninfo: conninfo)
+        return PostgresConnection(handle: handle, conninfo: conninfo, prepareStatements: prepareStatements)
     }
 
     private static func openHandle(_ conninfo: String) -> OpaquePointer? {
@@ -126,6 +137,8 @@ public final class PostgresConnection: @unchecked Sendable {
         let fresh = try PostgresConnection.connect(conninfo)
         handle = fresh.handle
         canceller = fresh.canceller
+        // A new server session has none of the old one's statements.
+        if prepared != nil { prepared = [:] }
         fresh.handle = nil
     }
 
@@ -196,12 +209,16 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         let cValues: [UnsafeMutablePointer<CChar>?] = texts.map { $0.map { strdup($0) } ?? nil }
         defer { cValues.forEach { free($0) } }
+        let name = try preparedName(for: query.sql, parameters: cValues.count, handle)
         let sent = cValues.withUnsafeBufferPointer { buffer -> Int32 in
-            buffer.baseAddress.map { base in
+            let count = Int32(buffer.count)
+            return buffer.baseAddress.map { base in
                 base.withMemoryRebound(to: UnsafePointer<CChar>?.self, capacity: buffer.count) { values in
-                    PQsendQueryParams(handle, query.sql, Int32(buffer.count), nil, values, nil, nil, 0)
+                    name.map { PQsendQueryPrepared(handle, $0, count, values, nil, nil, 0) }
+                        ?? PQsendQueryParams(handle, query.sql, count, nil, values, nil, nil, 0)
                 }
-            } ?? PQsendQueryParams(handle, query.sql, 0, nil, nil, nil, nil, 0)
+            } ?? (name.map { PQsendQueryPrepared(handle, $0, 0, nil, nil, nil, 0) }
+                ?? PQsendQueryParams(handle, query.sql, 0, nil, nil, nil, nil, 0))
         }
         guard sent == 1 else {
             // The statement never left: nothing of it reached the server.
@@ -209,7 +226,34 @@ public final class PostgresConnection: @unchecked Sendable {
             error.notSent = true
             throw error
         }
-        return try consume(firstResult(handle))
+        do {
+            return try consume(firstResult(handle))
+        } catch let error as PostgresError where name != nil && error.isStalePreparedStatement {
+            // The server lost the statement (a pooler moved us to another
+            // session) or its plan no longer fits (a migration changed a
+            // table): forget every statement. Nothing of this one ran, so
+            // the pool may run the work again (see safeToRunAgain).
+            prepared = [:]
+            throw error
+        }
+    }
+
+    /// The name `sql` is prepared under on this connection, preparing it
+    /// now if it is new; nil when statements are not prepared here (or the
+    /// cache is full).
+    private func preparedName(for sql: String, parameters: Int, _ handle: OpaquePointer) throws -> String? {
+        guard let known = prepared else { return nil }
+        if let name = known[sql] { return name }
+        guard known.count < Self.maxPrepared else { return nil }
+        let name = "tocsin_\(known.count + 1)"
+        guard PQsendPrepare(handle, name, sql, Int32(parameters), nil) == 1 else {
+            var error = connectionError()
+            error.notSent = true
+            throw error
+        }
+        _ = try consume(firstResult(handle))
+        prepared?[sql] = name
+        return name
     }
 
     /// The statement's result; any further results (there are none for one

@@ -58,6 +58,13 @@ public struct PostgresError: Error, Sendable, CustomStringConvertible {
     /// The connection is on the wrong node and must be replaced.
     public var isReadOnly: Bool { sqlState == "25006" }
 
+    /// A prepared statement the server no longer has (26000), or whose
+    /// cached plan no longer matches the tables (0A000, "cached plan must
+    /// not change result type"): the statement did not run.
+    public var isStalePreparedStatement: Bool {
+        sqlState == "26000" || (sqlState == "0A000" && message.contains("cached plan"))
+    }
+
     /// The database cannot serve right now (connection lost, no primary,
     /// pool exhausted or closing): the request can be retried later.
     public var isUnavailable: Bool {

@@ -22,7 +22,10 @@ import Synchronization
 ///   lost, so the work is undone;
 /// - the server answered read-only (SQLSTATE 25006: the node is a standby
 ///   now): the statement failed, and the idle connections, which point at
-///   the same node, are dropped too.
+///   the same node, are dropped too;
+/// - a prepared statement was stale (the server lost it, or a migration
+///   changed its tables' shape): it did not run, and the closure had run
+///   nothing else outside its own transaction.
 /// A lost connection after COMMIT was sent, or during an autocommit
 /// statement that was sent, leaves the outcome unknown: the error says so
 /// (`outcomeUnknown` for COMMIT) and the work is never repeated. A closure
@@ -45,11 +48,16 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
         public var size: Int
         /// How long a caller waits for a free connection before failing.
         public var checkoutTimeout: Duration
+        /// Prepare each statement once per connection (PostgreSQL directly,
+        /// or PgBouncer 1.21+ with max_prepared_statements set).
+        public var prepareStatements: Bool
 
-        public init(conninfo: String, size: Int = 10, checkoutTimeout: Duration = .seconds(30)) {
+        public init(conninfo: String, size: Int = 10, checkoutTimeout: Duration = .seconds(30),
+                    prepareStatements: Bool = false) {
             self.conninfo = conninfo
             self.size = max(1, size)
             self.checkoutTimeout = checkoutTimeout
+            self.prepareStatements = prepareStatements
         }
     }
 
@@ -113,7 +121,7 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
         _ body: @escaping @Sendable (PostgresConnection) throws -> T
     ) async throws -> T {
         let grant = try await checkout()
-        let conninfo = configuration.conninfo
+        let conninfo = configuration.conninfo, prepare = configuration.prepareStatements
         let canceller = deadline.map { _ in QueryCanceller() }
         let timer = deadline.map { limit in
             Task { [canceller] in
@@ -126,7 +134,7 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
         do {
             outcome = try await withTaskCancellationHandler {
                 try await threads.runIfActive { () -> Outcome<T> in
-                    Self.run(grant: grant, conninfo: conninfo, canceller: canceller, body)
+                    Self.run(grant: grant, conninfo: conninfo, prepare: prepare, canceller: canceller, body)
                 }
             } onCancel: {
                 canceller?.fire(reason: "the request was cancelled")
@@ -181,12 +189,13 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
     private static func run<T: Sendable>(
         grant: Grant,
         conninfo: String,
+        prepare: Bool,
         canceller: QueryCanceller?,
         _ body: (PostgresConnection) throws -> T
     ) -> Outcome<T> {
         let connection: PostgresConnection
         do {
-            connection = try ready(grant, conninfo: conninfo)
+            connection = try ready(grant, conninfo: conninfo, prepare: prepare)
         } catch {
             return Outcome(connection: nil, result: .failure(error))
         }
@@ -226,7 +235,7 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
 
     /// A connection to use: the idle one (probed, or replaced if the server
     /// closed it) or a new one for a slot.
-    private static func ready(_ grant: Grant, conninfo: String) throws -> PostgresConnection {
+    private static func ready(_ grant: Grant, conninfo: String, prepare: Bool) throws -> PostgresConnection {
         switch grant {
         case .connection(let idle):
             if !idle.probeIdle() {
@@ -239,7 +248,7 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
             }
             return idle
         case .slot:
-            return try PostgresConnection.connect(conninfo)
+            return try PostgresConnection.connect(conninfo, prepareStatements: prepare)
         }
     }
 
@@ -248,6 +257,9 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
     static func safeToRunAgain(_ error: PostgresError, on connection: PostgresConnection) -> Bool {
         if connection.commitSent { return false }
         if error.isReadOnly { return true }
+        // A stale prepared statement did not run; what ran before it is
+        // undone only inside a transaction (or there was nothing before it).
+        if error.isStalePreparedStatement { return connection.explicitTransaction || connection.statementsSinceCheckout <= 1 }
         guard error.isConnectionFailure else { return false }
         return error.notSent || connection.explicitTransaction
     }

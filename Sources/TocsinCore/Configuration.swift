@@ -51,6 +51,9 @@ public struct Configuration: Sendable, Equatable {
     public var readPoolSize: Int = 5
     /// How long a request-path read may run before it is cancelled.
     public var readTimeoutSeconds: Int = 5
+    /// Prepare statements once per connection (off behind a pooler that
+    /// cannot keep them: PgBouncer before 1.21 in transaction mode).
+    public var preparedStatements = true
     /// Requests per second per API key and scope (0: unlimited), for the
     /// whole deployment.
     public var rateLimits: [Scope: Double] = [.ingest: 100, .read: 50, .admin: 20]
@@ -133,6 +136,8 @@ public struct Configuration: Sendable, Equatable {
                  summary: "Standbys for dashboard and report reads (e.g. target_session_attrs=prefer-standby); the primary when unset or unreachable"),
         Variable(name: "DB_READ_POOL_SIZE", defaultValue: "5",
                  summary: "Connections per process for request-path reads, apart from those of writes and evaluation"),
+        Variable(name: "DB_PREPARED_STATEMENTS", defaultValue: "true",
+                 summary: "Prepare each statement once per connection; false behind PgBouncer older than 1.21 (or without max_prepared_statements) in transaction mode"),
         Variable(name: "READ_TIMEOUT", defaultValue: "5s", summary: "How long a request-path read may run before it is cancelled (1s to 5m)"),
         Variable(name: "RATE_LIMITS", defaultValue: "ingest=100,read=50,admin=20",
                  summary: "Requests per second per API key and scope across the deployment (0 = unlimited); 429 with Retry-After beyond"),
@@ -202,13 +207,7 @@ public struct Configuration: Sendable, Equatable {
         if let pause = value("TOCSIN_TEST_DISPATCH_PAUSE_MS") {
             config.testDispatchPauseMs = try parseInt(pause, name: "TOCSIN_TEST_DISPATCH_PAUSE_MS", range: 0...600_000)
         }
-        if let enabled = value("METRICS_ENABLED") {
-            switch enabled.lowercased() {
-            case "true", "1", "yes": config.metricsEnabled = true
-            case "false", "0", "no": config.metricsEnabled = false
-            default: throw Error("METRICS_ENABLED must be true or false, got '\(enabled)'")
-            }
-        }
+        if let enabled = value("METRICS_ENABLED") { config.metricsEnabled = try parseBool(enabled, name: "METRICS_ENABLED") }
         if let port = value("METRICS_PORT") { config.metricsPort = try parseInt(port, name: "METRICS_PORT", range: 0...65535) }
         config.listenDatabaseURL = value("LISTEN_DATABASE_URL")
         if let ttl = value("SESSION_TTL") {
@@ -236,6 +235,9 @@ public struct Configuration: Sendable, Equatable {
     /// The settings of reads, limits and streams.
     static func readServingSettings(_ value: (String) -> String?, into config: inout Configuration) throws {
         config.databaseReadURL = value("DATABASE_READ_URL")
+        if let prepared = value("DB_PREPARED_STATEMENTS") {
+            config.preparedStatements = try parseBool(prepared, name: "DB_PREPARED_STATEMENTS")
+        }
         if let size = value("DB_READ_POOL_SIZE") { config.readPoolSize = try parseInt(size, name: "DB_READ_POOL_SIZE", range: 1...1000) }
         if let timeout = value("READ_TIMEOUT") {
             guard let seconds = DurationText.parse(timeout), (1...300).contains(seconds) else {
@@ -277,6 +279,14 @@ public struct Configuration: Sendable, Equatable {
             limits[scope] = rate
         }
         return limits
+    }
+
+    public static func parseBool(_ text: String, name: String) throws -> Bool {
+        switch text.lowercased() {
+        case "true", "1", "yes", "on": return true
+        case "false", "0", "no", "off": return false
+        default: throw Error("\(name) must be true or false, got '\(text)'")
+        }
     }
 
     public static func parseInt(_ text: String, name: String, range: ClosedRange<Int>) throws -> Int {

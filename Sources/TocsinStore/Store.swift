@@ -34,9 +34,12 @@ public struct Store: Sendable, CustomStringConvertible {
         /// The connection for LISTEN (PostgreSQL directly when the URL goes
         /// through a transaction-pooling PgBouncer), or nil for the primary's.
         public var listenURL: String?
+        /// Prepare statements once per connection (see DB_PREPARED_STATEMENTS).
+        public var prepareStatements: Bool
 
         public init(databaseURL: String, poolSize: Int = 10, readURL: String? = nil, readPoolSize: Int = 5,
-                    readTimeout: Duration = .seconds(5), listenURL: String? = nil) {
+                    readTimeout: Duration = .seconds(5), listenURL: String? = nil, prepareStatements: Bool = true) {
+            self.prepareStatements = prepareStatements
             self.databaseURL = databaseURL
             self.poolSize = poolSize
             self.readURL = readURL
@@ -85,14 +88,19 @@ public struct Store: Sendable, CustomStringConvertible {
                 throw ConfigurationError(description: "\(name) is not a valid PostgreSQL connection string: \(error.message)")
             }
         }
-        let primary = PostgresPool(configuration: .init(conninfo: configuration.databaseURL, size: configuration.poolSize),
-                                   logger: logger)
+        let prepare = configuration.prepareStatements
+        let primary = PostgresPool(
+            configuration: .init(conninfo: configuration.databaseURL, size: configuration.poolSize, prepareStatements: prepare),
+            logger: logger)
         let reads = PostgresPool(
-            configuration: .init(conninfo: configuration.readURL ?? configuration.databaseURL, size: configuration.readPoolSize),
+            configuration: .init(conninfo: configuration.readURL ?? configuration.databaseURL, size: configuration.readPoolSize,
+                                 prepareStatements: prepare),
             logger: logger)
         // Connections open on first use: this costs nothing while a standby answers.
         let fallback = configuration.readURL == nil ? nil : PostgresPool(
-            configuration: .init(conninfo: configuration.databaseURL, size: configuration.readPoolSize), logger: logger)
+            configuration: .init(conninfo: configuration.databaseURL, size: configuration.readPoolSize,
+                                 prepareStatements: prepare),
+            logger: logger)
         self.init(primary: primary, reads: reads, readFallback: fallback, readTimeout: configuration.readTimeout,
                   listenURL: configuration.listenURL ?? configuration.databaseURL, migrator: migrator, logger: logger)
     }

@@ -50,7 +50,7 @@ struct Runtime {
         let storeConfig = Store.Configuration(
             databaseURL: url, poolSize: config.databasePoolSize, readURL: config.databaseReadURL,
             readPoolSize: config.readPoolSize, readTimeout: .seconds(config.readTimeoutSeconds),
-            listenURL: config.listenDatabaseURL)
+            listenURL: config.listenDatabaseURL, prepareStatements: config.preparedStatements)
         do {
             return try Store(configuration: storeConfig, migrator: try Migrator.load(directory: directory), logger: logger)
         } catch let error as Store.ConfigurationError {

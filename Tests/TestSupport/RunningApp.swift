@@ -35,7 +35,8 @@ public final class RunningApp: Sendable {
         logger.logLevel = .critical
         let store = try Store(
             configuration: .init(databaseURL: databaseURL, poolSize: config.databasePoolSize, readURL: config.databaseReadURL,
-                                 readPoolSize: config.readPoolSize, readTimeout: .seconds(config.readTimeoutSeconds)),
+                                 readPoolSize: config.readPoolSize, readTimeout: .seconds(config.readTimeoutSeconds),
+                                 prepareStatements: config.preparedStatements),
             migrator: try Migrator.load(directory: URL(fileURLWithPath: TestEnvironment.migrationsDirectory)), logger: logger)
         let events = store.makeEventStream(topics: APIDependencies.topics)
         let dependencies = APIDependencies(
