@@ -10,7 +10,7 @@ import TocsinStore
 /// What the HTTP application needs from the composition root.
 public struct APIDependencies: Sendable {
     public var store: Store
-    /// The process's one stream of database events (it must carry `alerts`).
+    /// The process's one stream of database events (it must carry `topics`).
     public var events: DatabaseEvents
     /// Runs a check request here when no worker answers it.
     public var checks: CheckRunner
@@ -24,7 +24,7 @@ public struct APIDependencies: Sendable {
     }
 
     /// The database events the API needs.
-    public static let topics: Set<DatabaseEvents.Topic> = [.alerts]
+    public static let topics: Set<DatabaseEvents.Topic> = [.alerts, .checks]
 }
 
 /// Builds the HTTP application: `tocsin serve`/`run` and the tests all go
@@ -101,7 +101,8 @@ func buildRouter(
     MetricReadRoutes(store: store).register(on: read)
     AlertRoutes(store: store).register(read: read, admin: admin)
     RuleRoutes(store: store, config: config, backtests: dependencies.backtests).register(on: read)
-    WorkerRoutes(store: store, config: config, fallback: dependencies.checks).register(read: read, admin: admin)
+    WorkerRoutes(store: store, config: config, fallback: dependencies.checks, events: dependencies.events)
+        .register(read: read, admin: admin)
     NotificationRoutes(store: store).register(read: read, admin: admin)
     SilenceRoutes(store: store).register(read: read, admin: admin)
     StreamRoutes(hub: hub).register(on: read)

@@ -1,6 +1,7 @@
 import Foundation
 import Hummingbird
 import Logging
+import Synchronization
 import TocsinCore
 import TocsinEngine
 import TocsinStore
@@ -12,6 +13,8 @@ struct WorkerRoutes {
     /// Who evaluates when no worker answers a check request in time: this
     /// process (with the same store, so routing is the applied one).
     let fallback: CheckRunner
+    /// The process's database events: an answered check is announced there.
+    let events: DatabaseEvents
 
     func register(read: RouterGroup<ReadContext>, admin: RouterGroup<AdminContext>) {
         read.get("workers/alert-checker", use: listWorkers)
@@ -37,7 +40,21 @@ struct WorkerRoutes {
         if let ruleName, try await store.rules.get(name: ruleName) == nil {
             throw APIError.notFound("no rule named \(ruleName)")
         }
+        // Listening before the request exists, so its answer cannot be missed.
+        let answered = Wakeup()
+        let requested = Mutex<Int?>(nil)
+        let watcher = wait ? Task { [events] in
+            for await event in events.subscribe() {
+                switch event {
+                case .checkCompleted(let done) where done == requested.withLock({ $0 }): answered.signal()
+                case .connected: answered.signal()  // a reconnect may have lost it: look
+                default: break
+                }
+            }
+        } : nil
+        defer { watcher?.cancel() }
         let id = try await store.checks.create(ruleName: ruleName, requestedBy: context.identity.name)
+        requested.withLock { $0 = id }
         let fallbackTask = startFallback(id: id, logger: context.logger)
         guard wait else {
             return try APIJSON.response(["id": id], status: .accepted)
@@ -55,7 +72,9 @@ struct WorkerRoutes {
                     id: id, evaluatedBy: current.claimedBy, evaluated: Set(results.map(\.rule)).count,
                     results: results.map(GroupResultBody.init)))
             }
-            try await Task.sleep(for: .milliseconds(50))
+            // Woken by the answer's NOTIFY; the timeout only covers a lost one.
+            await answered.wait(timeout: .seconds(1))
+            try Task.checkCancellation()
         }
         throw APIError(.gatewayTimeout, code: "check_timeout", message: "the check did not finish within 60 seconds; it continues")
     }

@@ -77,7 +77,7 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
                 } catch {
                     logger.debug("early evaluation not scheduled", metadata: ["error": "\(error)"])
                 }
-            case .outboxDue, .alertChanged:
+            case .outboxDue, .alertChanged, .checkCompleted:
                 break
             }
             if Task.isCancelled { break }

@@ -40,13 +40,18 @@ public struct CheckRequestRepository: Sendable {
         ).first.map(Self.decode)
     }
 
+    /// Records the answer and tells the requester (which waits on LISTEN,
+    /// not by polling).
     public func complete(id: Int, results: [GroupResult], error: String?) async throws {
         let json = String(decoding: try JSONEncoder().encode(results), as: UTF8.self)
-        try await database.write(
-            """
-            UPDATE check_requests SET completed_at = now(), results = \(json)::jsonb, error = \(error.map { String($0.prefix(2000)) })
-            WHERE id = \(id)
-            """)
+        try await database.transaction { connection in
+            try connection.query(
+                """
+                UPDATE check_requests SET completed_at = now(), results = \(json)::jsonb, error = \(error.map { String($0.prefix(2000)) })
+                WHERE id = \(id)
+                """)
+            try connection.notify(channel: DatabaseEvents.Topic.checks.channel, payload: "done:\(id)")
+        }
     }
 
     /// Read from the primary: the requester waits for its own request.

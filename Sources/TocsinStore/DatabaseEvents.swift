@@ -12,7 +12,8 @@ public final class DatabaseEvents: Service, Sendable, CustomStringConvertible {
     public enum Topic: String, Sendable, CaseIterable {
         /// Batches ingested (payload: their metric names).
         case events
-        /// "Run checks now" requested.
+        /// "Run checks now" requested (payload: its id) or answered
+        /// (payload: `done:<id>`).
         case checks
         /// Notifications became due.
         case outbox
@@ -28,6 +29,8 @@ public final class DatabaseEvents: Service, Sendable, CustomStringConvertible {
         case connected
         case eventsArrived(names: [String])
         case checkRequested
+        /// A check request was answered (its requester stops waiting).
+        case checkCompleted(id: Int)
         case outboxDue
         case alertChanged(alertID: Int, type: String)
     }
@@ -62,7 +65,9 @@ public final class DatabaseEvents: Service, Sendable, CustomStringConvertible {
         case .notification(let n):
             switch n.channel {
             case Topic.events.channel: return .eventsArrived(names: n.payload.split(separator: ",").map(String.init))
-            case Topic.checks.channel: return .checkRequested
+            case Topic.checks.channel:
+                if n.payload.hasPrefix("done:") { return Int(n.payload.dropFirst(5)).map { .checkCompleted(id: $0) } }
+                return .checkRequested
             case Topic.outbox.channel: return .outboxDue
             case Topic.alerts.channel:
                 guard let object = try? JSONSerialization.jsonObject(with: Data(n.payload.utf8)) as? [String: Any],
