@@ -30,8 +30,9 @@ struct StreamRoutes {
             throw APIError(.tooManyRequests, code: "too_many_streams",
                            message: "this API key has too many live streams open; close one first", headers: [.retryAfter: "10"])
         } catch .processFull {
+            // Like every 503 of the API: the same Retry-After as a database that is away.
             throw APIError(.serviceUnavailable, code: "too_many_streams",
-                           message: "this server has too many live streams open; retry later", headers: [.retryAfter: "10"])
+                           message: "this server has too many live streams open; retry later", headers: [.retryAfter: "5"])
         }
         let hub = self.hub, id = opened.id
         // The request's task knows when the server shuts down gracefully.

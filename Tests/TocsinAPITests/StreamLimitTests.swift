@@ -78,6 +78,7 @@ struct StreamLimitTests {
                 #expect(perKey.header("retry-after") != nil)
                 let full = try await app.client.get("/api/monitoring/stream", headers: ["Authorization": "Bearer \(second)"])
                 #expect(full.status == 503, "\(full.text)")
+                #expect(full.header("retry-after") == "5")
                 for holder in holders { _ = try? await holder.value }
             }
         }
