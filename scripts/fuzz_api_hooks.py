@@ -8,7 +8,9 @@ fields or depend on the clock, and the spec states them in prose only:
   - series: `name` unless `agg=ratio`, `numerator` and `denominator` with
     it, at most 2,000 buckets in the range;
   - backtests: `since` before `until` (default now), at most 31 days, at
-    most 100,000 steps, `recovery_threshold` not beyond `threshold`;
+    most 50,000 steps, `since` within the retention (30 days: the fuzz
+    run's METRICS_RETENTION_DAYS), `recovery_threshold` not beyond
+    `threshold`;
   - silences: `ends_at` after `starts_at` and in the future;
   - events: `occurred_at` within the retention and at most 5 minutes ahead.
 
@@ -143,9 +145,14 @@ def fix_backtest(body: dict, now: datetime) -> None:
             high = rule.get("comparison", ">") in (">", ">=")
             if (high and recovery > threshold) or (not high and recovery < threshold):
                 rule["recovery_threshold"] = threshold
-    limit = min(31 * DAY, interval * 100_000)
+    limit = min(31 * DAY, interval * 50_000)
     since = parse(body.get("since"))
     if since is None:
+        return
+    if since < now - timedelta(days=30) + timedelta(minutes=5):
+        # Before the retention: those events are gone, and the server says so.
+        body["since"] = fmt(now - timedelta(hours=1))
+        body.pop("until", None)
         return
     until = parse(body["until"]) if body.get("until") is not None else now
     if until is not None and 0 < (until - since).total_seconds() <= limit:
