@@ -10,6 +10,8 @@ let package = Package(
     platforms: [.macOS(.v15)],
     products: [
         .executable(name: "tocsin", targets: ["tocsin"]),
+        // The domain alone, for the libFuzzer targets of Fuzz/ (their own package).
+        .library(name: "TocsinCore", targets: ["TocsinCore"]),
     ],
     dependencies: [
         .package(url: "https://github.com/hummingbird-project/hummingbird.git", from: "2.28.1", traits: ["FullFoundation"]),

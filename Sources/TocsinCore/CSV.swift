@@ -7,7 +7,9 @@ public enum CSV {
         guard let value else { return "" }
         let needsQuotes = value.utf8.contains { $0 == 0x2C || $0 == 0x22 || $0 == 0x0A || $0 == 0x0D }
         guard needsQuotes else { return value }
-        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"") + "\""
+        // .literal: a quote followed by a combining mark is one Character,
+        // which a Character-wise search skips.
+        return "\"" + value.replacingOccurrences(of: "\"", with: "\"\"", options: .literal) + "\""
     }
 
     public static func row(_ fields: [String?]) -> String {

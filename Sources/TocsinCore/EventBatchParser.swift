@@ -266,7 +266,8 @@ public struct EventBatchParser: Sendable {
                     } else if key.utf8.contains(0) || value.utf8.contains(0) {
                         report(ValidationIssue(index: index, field: String(field.prefix(80)),
                                                reason: "label names and values must not contain NUL (U+0000)"))
-                    } else if key.count > limits.maxLabelLength || value.count > limits.maxLabelLength {
+                    } else if key.unicodeScalars.count > limits.maxLabelLength || value.unicodeScalars.count > limits.maxLabelLength {
+                        // Scalars, as the schema's maxLength: one Character can be any number of them.
                         report(ValidationIssue(index: index, field: String(field.prefix(80)),
                                                reason: "label names and values are at most \(limits.maxLabelLength) characters"))
                     } else if !keys.insert(key).inserted {

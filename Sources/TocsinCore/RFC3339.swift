@@ -69,13 +69,15 @@ public enum RFC3339 {
         // An offset can carry 0001-01-01 into year 0, or 9999-12-31 into
         // 10000: outside what PostgreSQL and `format` round-trip.
         guard formattable.contains(Double(seconds)) else { return nil }
-        return Date(timeIntervalSince1970: Double(seconds) + fraction)
+        // A fraction of 9999-12-31T23:59:59 can round up to year 10000.
+        return Date(timeIntervalSince1970: min(Double(seconds) + fraction, formattable.upperBound))
     }
 
-    /// The dates `format` writes: years 0001 to 9999. Outside, the nearest
+    /// The dates `format` writes: years 0001 to 9999, up to the last Double
+    /// before 10000-01-01 (about 30 µs before it). Outside, the nearest
     /// bound is written (`Date.distantPast`/`distantFuture` included), so
     /// formatting never traps.
-    static let formattable = -62_135_596_800.0...253_402_300_799.0
+    static let formattable = -62_135_596_800.0...(253_402_300_800.0).nextDown
 
     /// `2026-11-29T06:55:23.123456Z` (microseconds, UTC).
     public static func format(_ date: Date) -> String {

@@ -171,7 +171,8 @@ public enum RuleFile {
             let name = fields.string("name", required: true, maxLength: 64)
             var validName = false
             if let name {
-                if name.range(of: "^[a-z][a-z0-9_]{0,63}$", options: .regularExpression) == nil {
+                // \z, not $: $ also matches before a final line break.
+                if name.range(of: "^[a-z][a-z0-9_]{0,63}\\z", options: .regularExpression) == nil {
                     fields.problem("name", "must be 1 to 64 characters of a-z, 0-9 and _, starting with a letter")
                 } else if name == "backtest" || name == "versions" {
                     fields.problem("name", "\(name) is reserved (it would clash with /api/rules/\(name))")

@@ -31,11 +31,29 @@ enum YAMLDocument {
     /// on the text in one pass. Brackets are counted everywhere, also in
     /// strings: a file that nests sixty-four brackets deep in a
     /// description is refused with the rest.
+    ///
+    /// An anchor names a scalar only: an anchored list or mapping can hold
+    /// aliases of other lists, and a few lines of them compose into a tree
+    /// of billions of nodes, which Yams hashes when it is a mapping key
+    /// (its duplicate-key check). Where a list or mapping ends cannot be
+    /// told from the text without parsing it; where a scalar starts can.
     static func structuralProblem(_ yaml: String) -> RuleProblem? {
+        let b = Array(yaml.utf8)
         var depth = 0, aliases = 0, line = 1, indent = 0, atLineStart = true
-        var previous: UInt8 = 0x0A
-        for byte in yaml.utf8 {
-            defer { previous = byte }
+        /// Whether a node's properties (`&name`, `*name`) can start at
+        /// `at`: after a separation space, a line break, a flow indicator, a
+        /// JSON-like key's `:`, or at the start (after a byte order mark).
+        func startsNode(_ at: Int) -> Bool {
+            if at == 0 || (at == 3 && b[0] == 0xEF && b[1] == 0xBB && b[2] == 0xBF) { return true }
+            switch b[at - 1] {
+            case 0x20, 0x09, 0x0A, 0x0D, 0x5B, 0x7B, 0x2C, 0x3A, 0x2D: return true
+            default: return false
+            }
+        }
+        var i = 0
+        while i < b.count {
+            let byte = b[i]
+            i += 1
             switch byte {
             case 0:
                 return RuleProblem(line: line, rule: nil, field: nil, message: "the file contains a NUL character")
@@ -57,11 +75,30 @@ enum YAMLDocument {
                 }
             case 0x5D, 0x7D:
                 depth = max(0, depth - 1)
-            case 0x2A where [0x20, 0x0A, 0x5B, 0x7B, 0x2C, 0x3A, 0x2D].contains(previous):
+            case 0x2A where startsNode(i - 1):
                 // `*name` where a value starts: an alias.
                 aliases += 1
                 if aliases > maxAliases {
                     return RuleProblem(line: line, rule: nil, field: nil, message: "more than \(maxAliases) aliases (*name)")
+                }
+            case 0x26 where startsNode(i - 1):
+                // `&name` (libyaml's name characters), then tags: the node
+                // that follows is a list or mapping when it opens with `[`
+                // or `{`, or is on the next lines.
+                var j = i
+                while j < b.count, b[j] == 0x2D || b[j] == 0x5F || (0x30...0x39).contains(b[j])
+                        || (0x41...0x5A).contains(b[j]) || (0x61...0x7A).contains(b[j]) { j += 1 }
+                guard j > i else { break }
+                while j < b.count, b[j] == 0x20 || b[j] == 0x09 || b[j] == 0x21 {
+                    if b[j] == 0x21 {
+                        while j < b.count, b[j] != 0x20, b[j] != 0x09, b[j] != 0x0A, b[j] != 0x0D { j += 1 }
+                    } else {
+                        j += 1
+                    }
+                }
+                if j == b.count || b[j] == 0x5B || b[j] == 0x7B || b[j] == 0x0A || b[j] == 0x0D || b[j] == 0x23 {
+                    return RuleProblem(line: line, rule: nil, field: nil,
+                                       message: "an anchor (&name) may name a single value only, not a list or mapping")
                 }
             default:
                 break
@@ -169,9 +206,16 @@ struct YAMLFields {
         return checked(scalar.string, field, node, maxLength: maxLength)
     }
 
+    /// Lengths are Unicode scalars (as JSON Schema's maxLength counts them):
+    /// one Character can hold any number of combining marks.
     mutating func checked(_ text: String, _ field: String, _ node: Node, maxLength: Int) -> String? {
-        guard text.count <= maxLength else {
+        guard text.unicodeScalars.count <= maxLength else {
             problem(field, "must be at most \(maxLength) characters", at: node)
+            return nil
+        }
+        // YAML's "\0" and JSON's "\u0000" escapes; PostgreSQL text refuses NUL.
+        guard !text.utf8.contains(0) else {
+            problem(field, "must not contain NUL (U+0000)", at: node)
             return nil
         }
         return text
