@@ -21,7 +21,11 @@ struct ErrorMiddleware: RouterMiddleware {
                                     message: "\(request.method.rawValue) is not allowed here; use \(allowed.joined(separator: ", "))",
                                     headers: [.allow: allowed.joined(separator: ", ")])
             }
-            if apiError.status.code >= 500 {
+            if apiError.status == .serviceUnavailable {
+                // The database is away (a failover, a restart) or a read ran out
+                // of time: expected now and then, and answered with Retry-After.
+                context.logger.warning("request answered 503", metadata: ["error": "\(error)"])
+            } else if apiError.status.code >= 500 {
                 context.logger.error("request failed", metadata: ["error": "\(error)"])
             }
             return apiError.response()
