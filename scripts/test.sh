@@ -58,6 +58,9 @@ python3 scripts/e2e/dashboard_e2e.py
 echo "== docker/compose.yaml and scripts/cluster.sh (profile ha: scripts/ha-cluster.sh) describe the same topology" >&2
 python3 scripts/check_topology.py
 
+echo "== the parsers fuzzed with libFuzzer (Fuzz/, 30 s a target, two at a time)" >&2
+scripts/fuzz.sh 30
+
 echo "== the API fuzzed from docs/openapi.yaml (schemathesis, 60 s)" >&2
 FUZZ_KEEP=0 FUZZ_VENV="$pytools" scripts/fuzz_api.sh 60
 

@@ -53,7 +53,7 @@ struct JSONBody {
     }
 
     mutating func checked(_ text: String, field: String, maxLength: Int) -> String? {
-        guard text.count <= maxLength else {
+        guard text.unicodeScalars.count <= maxLength else {
             issues.append(ValidationIssue(field: field, reason: "must be at most \(maxLength) characters"))
             return nil
         }

@@ -37,7 +37,7 @@ struct QueryReader {
 
     mutating func string(_ name: String, maxLength: Int) -> String? {
         guard let text = raw(name) else { return nil }
-        guard text.count <= maxLength else {
+        guard text.unicodeScalars.count <= maxLength else {
             issue(name, "must be at most \(maxLength) characters")
             return nil
         }

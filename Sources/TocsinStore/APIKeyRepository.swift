@@ -32,7 +32,7 @@ public struct APIKeyRepository: Sendable {
     public static let keyPrefix = "tsn_"
 
     public static func validate(name: String) throws {
-        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}$"#, options: .regularExpression) != nil else {
+        guard name.range(of: #"^[A-Za-z0-9][A-Za-z0-9._@-]{0,63}\z"#, options: .regularExpression) != nil else {
             throw ApiKeyError("key name must be 1 to 64 characters of letters, digits, '.', '_', '@' or '-', starting with a letter or digit")
         }
     }

@@ -54,7 +54,7 @@ public struct Migrator: Sendable {
         var migrations: [Migration] = []
         var versions: Set<Int> = []
         for name in names.sorted() where name.hasSuffix(".sql") {
-            guard name.range(of: #"^[0-9]{4}_[a-z0-9_]+\.sql$"#, options: .regularExpression) != nil,
+            guard name.range(of: #"^[0-9]{4}_[a-z0-9_]+\.sql\z"#, options: .regularExpression) != nil,
                   let version = Int(name.prefix(4))
             else {
                 throw MigrationError("migration file \(name) is not named NNNN_name.sql")

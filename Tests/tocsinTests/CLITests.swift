@@ -111,6 +111,9 @@ struct CLITests {
             #expect(!listed.stdout.contains(key))
             #expect(!listed.stdout.contains(String(key.dropFirst(4).prefix(12))))
 
+            // A trailing line break is not part of a valid name (regex $ would let it through).
+            let newline = try await TestProcess.run(["keys", "create", "--scope", "read", "--name", "ops\n"], environment: env)
+            #expect(newline.status != 0, "\(newline.stdout)")
             let badScope = try await TestProcess.run(["keys", "create", "--scope", "write", "--name", "x"], environment: env)
             #expect(badScope.status != 0)
             #expect(badScope.stderr.contains("unknown scope"))

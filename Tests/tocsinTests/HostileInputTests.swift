@@ -42,6 +42,10 @@ struct HostileInputTests {
              scope: "admin"),
         Case(description: "a NUL in a silence comment", path: "/api/silences",
              body: #"{"comment":"a\u0000b","ends_at":"2099-01-01T00:00:00Z","rule":"x"}"#, scope: "admin"),
+        // One Character, 3,001 scalars: limits count scalars, as the spec's maxLength does.
+        Case(description: "a one-character comment of 3,000 combining marks", path: "/api/silences",
+             body: "{\"comment\":\"a" + String(repeating: "\u{0301}", count: 3000) + "\",\"ends_at\":\"2099-01-01T00:00:00Z\",\"rule\":\"x\"}",
+             scope: "admin"),
     ]
 
     @Test("each input gets a 400, nothing is stored, the process lives")
