@@ -75,6 +75,8 @@ extension Alert: Codable {
 public struct AlertTransition: Sendable, Equatable {
     public enum Kind: String, Sendable, Codable, CaseIterable {
         case pending, fired, acknowledged, resolved
+        /// A route's escalation level was reached (`escalationLevel`).
+        case escalated
     }
 
     public var id: Int
@@ -89,9 +91,11 @@ public struct AlertTransition: Sendable, Equatable {
     public var note: String?
     public var resolution: Resolution?
     public var at: Date
+    public var escalationLevel: Int?
 
     public init(id: Int, alertID: Int, kind: Kind, from: AlertStatus?, to: AlertStatus, value: Double?, threshold: Double,
-                samples: Int, actor: String, note: String?, resolution: Resolution?, at: Date) {
+                samples: Int, actor: String, note: String?, resolution: Resolution?, at: Date, escalationLevel: Int? = nil) {
+        self.escalationLevel = escalationLevel
         self.id = id
         self.alertID = alertID
         self.kind = kind

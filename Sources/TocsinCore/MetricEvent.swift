@@ -93,9 +93,16 @@ public enum PlatformName {
     }
 }
 
-enum JSONText {
-    static func appendString(_ string: String, to out: inout String) {
-        out += "\""
+public enum JSONText {
+    /// The characters of a JSON string literal for `string`, without the quotes.
+    public static func escaped(_ string: String) -> String {
+        var out = ""
+        appendString(string, to: &out, quoted: false)
+        return out
+    }
+
+    static func appendString(_ string: String, to out: inout String, quoted: Bool = true) {
+        if quoted { out += "\"" }
         for scalar in string.unicodeScalars {
             switch scalar {
             case "\"": out += "\\\""
@@ -112,6 +119,6 @@ enum JSONText {
                 }
             }
         }
-        out += "\""
+        if quoted { out += "\"" }
     }
 }

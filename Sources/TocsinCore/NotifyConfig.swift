@@ -207,37 +207,86 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
         public var channels: [String]
         /// nil: every severity.
         public var severities: Set<Rule.Severity>?
-        /// Rule labels that must all match.
+        /// Labels that must all be equal (on the alert's label set).
         public var labels: [String: String]
+        /// Labels given as a set of values or a regular expression.
+        public var matchers: LabelMatchers
         /// nil: every rule.
         public var rules: Set<String>?
         public var sendResolved: Bool
-        /// How often a still-firing alert is sent again.
+        /// How often a still-firing alert (or group) is sent again.
         public var repeatIntervalSeconds: Int
+        /// A name for the ledger and messages; "route #N" when not given.
+        public var name: String?
+        /// nil: one message per alert transition (today's behaviour, and
+        /// `group_by: [...]`); else the labels whose values form a group.
+        public var groupBy: [String]?
+        /// The delay of a new group's first message.
+        public var groupWaitSeconds: Int
+        /// At most one update message per group per interval.
+        public var groupIntervalSeconds: Int
+        public var muteTimeIntervals: [String]
+        public var activeTimeIntervals: [String]
+        public var escalate: [EscalationLevel]
+
+        public static let defaultGroupIntervalSeconds = 300
 
         public init(channels: [String], severities: Set<Rule.Severity>? = nil, labels: [String: String] = [:],
                     rules: Set<String>? = nil, sendResolved: Bool = true, repeatIntervalSeconds: Int = 4 * 3600) {
             self.channels = channels
             self.severities = severities
             self.labels = labels
+            self.matchers = [:]
             self.rules = rules
             self.sendResolved = sendResolved
             self.repeatIntervalSeconds = repeatIntervalSeconds
+            self.name = nil
+            self.groupBy = nil
+            self.groupWaitSeconds = 0
+            self.groupIntervalSeconds = Self.defaultGroupIntervalSeconds
+            self.muteTimeIntervals = []
+            self.activeTimeIntervals = []
+            self.escalate = []
         }
 
+        public func displayName(index: Int) -> String { name ?? "route #\(index + 1)" }
+
+        /// `labels` is the alert's label set (`AlertLabelSet`).
         public func matches(rule: String, severity: Rule.Severity, labels alertLabels: [String: String]) -> Bool {
             if let severities, !severities.contains(severity) { return false }
             if let rules, !rules.contains(rule) { return false }
-            return labels.allSatisfy { alertLabels[$0.key] == $0.value }
+            return labels.allSatisfy { alertLabels[$0.key] == $0.value } && matchers.matchAll(alertLabels)
         }
 
         enum CodingKeys: String, CodingKey {
-            case channels, severities, labels, rules
-            case sendResolved = "send_resolved", repeatIntervalSeconds = "repeat_interval_s"
+            case channels, severities, labels, matchers, rules, name, escalate
+            case sendResolved = "send_resolved", repeatIntervalSeconds = "repeat_interval_s", groupBy = "group_by"
+            case groupWaitSeconds = "group_wait_s", groupIntervalSeconds = "group_interval_s"
+            case muteTimeIntervals = "mute_time_intervals", activeTimeIntervals = "active_time_intervals"
+        }
+
+        public init(from decoder: any Decoder) throws {
+            let c = try decoder.container(keyedBy: CodingKeys.self)
+            self.init(channels: try c.decode([String].self, forKey: .channels),
+                      severities: try c.decodeIfPresent(Set<Rule.Severity>.self, forKey: .severities),
+                      labels: try c.decodeIfPresent([String: String].self, forKey: .labels) ?? [:],
+                      rules: try c.decodeIfPresent(Set<String>.self, forKey: .rules),
+                      sendResolved: try c.decodeIfPresent(Bool.self, forKey: .sendResolved) ?? true,
+                      repeatIntervalSeconds: try c.decodeIfPresent(Int.self, forKey: .repeatIntervalSeconds) ?? 4 * 3600)
+            matchers = try c.decodeIfPresent(LabelMatchers.self, forKey: .matchers) ?? [:]
+            name = try c.decodeIfPresent(String.self, forKey: .name)
+            groupBy = try c.decodeIfPresent([String].self, forKey: .groupBy)
+            groupWaitSeconds = try c.decodeIfPresent(Int.self, forKey: .groupWaitSeconds) ?? 0
+            groupIntervalSeconds = try c.decodeIfPresent(Int.self, forKey: .groupIntervalSeconds) ?? Self.defaultGroupIntervalSeconds
+            muteTimeIntervals = try c.decodeIfPresent([String].self, forKey: .muteTimeIntervals) ?? []
+            activeTimeIntervals = try c.decodeIfPresent([String].self, forKey: .activeTimeIntervals) ?? []
+            escalate = try c.decodeIfPresent([EscalationLevel].self, forKey: .escalate) ?? []
         }
 
         /// Sets are written sorted, so the same route always has the same
-        /// stored form (the applied version's checksum depends on it).
+        /// stored form (the applied version's checksum depends on it); the
+        /// policy fields only when set, so a route of an older file keeps
+        /// its stored form and checksum.
         public func encode(to encoder: any Encoder) throws {
             var c = encoder.container(keyedBy: CodingKeys.self)
             try c.encode(channels, forKey: .channels)
@@ -246,15 +295,73 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
             try c.encodeIfPresent(rules.map { $0.sorted() }, forKey: .rules)
             try c.encode(sendResolved, forKey: .sendResolved)
             try c.encode(repeatIntervalSeconds, forKey: .repeatIntervalSeconds)
+            if !matchers.isEmpty { try c.encode(matchers, forKey: .matchers) }
+            try c.encodeIfPresent(name, forKey: .name)
+            try c.encodeIfPresent(groupBy, forKey: .groupBy)
+            if groupWaitSeconds != 0 { try c.encode(groupWaitSeconds, forKey: .groupWaitSeconds) }
+            if groupIntervalSeconds != Self.defaultGroupIntervalSeconds {
+                try c.encode(groupIntervalSeconds, forKey: .groupIntervalSeconds)
+            }
+            if !muteTimeIntervals.isEmpty { try c.encode(muteTimeIntervals, forKey: .muteTimeIntervals) }
+            if !activeTimeIntervals.isEmpty { try c.encode(activeTimeIntervals, forKey: .activeTimeIntervals) }
+            if !escalate.isEmpty { try c.encode(escalate, forKey: .escalate) }
         }
     }
 
     public var channels: [Channel]
     public var routes: [Route]
+    public var timeIntervals: [TimeWindow]
+    public var inhibitRules: [InhibitRule]
+    /// Mustache templates by channel kind: the file they came from and
+    /// their text (applied with the configuration, so every worker renders
+    /// the same).
+    public var templates: [Channel.Kind: MessageTemplate]
 
-    public init(channels: [Channel], routes: [Route]) {
+    public struct MessageTemplate: Sendable, Hashable, Codable {
+        public var source: String
+        public var text: String
+        public init(source: String, text: String) {
+            self.source = source
+            self.text = text
+        }
+    }
+
+    public init(channels: [Channel], routes: [Route], timeIntervals: [TimeWindow] = [], inhibitRules: [InhibitRule] = [],
+                templates: [Channel.Kind: MessageTemplate] = [:]) {
         self.channels = channels
         self.routes = routes
+        self.timeIntervals = timeIntervals
+        self.inhibitRules = inhibitRules
+        self.templates = templates
+    }
+
+    enum CodingKeys: String, CodingKey {
+        case channels, routes, templates
+        case timeIntervals = "time_intervals", inhibitRules = "inhibit_rules"
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let c = try decoder.container(keyedBy: CodingKeys.self)
+        channels = try c.decode([Channel].self, forKey: .channels)
+        routes = try c.decode([Route].self, forKey: .routes)
+        timeIntervals = try c.decodeIfPresent([TimeWindow].self, forKey: .timeIntervals) ?? []
+        inhibitRules = try c.decodeIfPresent([InhibitRule].self, forKey: .inhibitRules) ?? []
+        let byName = try c.decodeIfPresent([String: MessageTemplate].self, forKey: .templates) ?? [:]
+        templates = [:]
+        for (name, template) in byName { if let kind = Channel.Kind(rawValue: name) { templates[kind] = template } }
+    }
+
+    /// The policy sections only when present: a configuration without them
+    /// keeps the stored form (and checksum) it always had.
+    public func encode(to encoder: any Encoder) throws {
+        var c = encoder.container(keyedBy: CodingKeys.self)
+        try c.encode(channels, forKey: .channels)
+        try c.encode(routes, forKey: .routes)
+        if !timeIntervals.isEmpty { try c.encode(timeIntervals, forKey: .timeIntervals) }
+        if !inhibitRules.isEmpty { try c.encode(inhibitRules, forKey: .inhibitRules) }
+        if !templates.isEmpty {
+            try c.encode(Dictionary(uniqueKeysWithValues: templates.map { ($0.key.rawValue, $0.value) }), forKey: .templates)
+        }
     }
 
     public static let empty = NotifyConfig(channels: [], routes: [])
@@ -279,6 +386,7 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
                              transition: AlertTransition.Kind) -> [(channel: Channel, repeatIntervalSeconds: Int)] {
         var chosen: [String: Int] = [:]
         var order: [String] = []
+        let labels = AlertLabelSet.of(rule: rule, severity: severity, platform: labels["platform"], labels: labels)
         for route in routes where route.matches(rule: rule, severity: severity, labels: labels) {
             if transition == .resolved && !route.sendResolved { continue }
             for name in route.channels {

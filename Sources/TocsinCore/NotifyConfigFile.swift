@@ -30,7 +30,31 @@ import Yams
 ///     labels: {team: integrations}
 ///     repeat_interval: 1h
 ///     send_resolved: true
+///   - name: grouped                   # optional: the route's name in the ledger
+///     channels: [slack-ops]
+///     group_by: [rule, platform]      # absent or [...]: one message per alert transition
+///     group_wait: 0s
+///     group_interval: 1m
+///     mute_time_intervals: [deploy-window]
+///     active_time_intervals: [business-hours]
+///     escalate:
+///       - after: 15m
+///         channels: [pagerduty]
+/// time_intervals:
+///   - name: business-hours
+///     time_zone: Europe/Paris
+///     weekdays: [monday:friday]
+///     times: [{start: "09:00", end: "18:00"}]
+/// inhibit_rules:
+///   - name: critical-mutes-lesser
+///     source: {severity: critical}
+///     target: {severity: [warning, error]}
+///     equal: [platform]
+/// templates:
+///   slack: templates/slack.mustache
 /// ```
+///
+/// docs/notifications.md describes every field.
 ///
 /// A field with an `_env` twin (url, secret, routing_key, smtp_url,
 /// password) is a secret: `<field>_env` names the environment variable the
@@ -46,14 +70,22 @@ public enum NotifyConfigFile {
         "name", "kind", "url", "url_env", "secret", "secret_env", "routing_key", "routing_key_env", "smtp_url",
         "smtp_url_env", "username", "password", "password_env", "from", "to", "starttls", "tls_ca_file", "signature", "rate_per_second", "burst",
     ]
-    static let routeFields: Set<String> = ["channels", "severities", "labels", "rules", "send_resolved", "repeat_interval"]
+    static let routeFields: Set<String> = [
+        "channels", "severities", "labels", "rules", "send_resolved", "repeat_interval", "name", "group_by", "group_wait",
+        "group_interval", "mute_time_intervals", "active_time_intervals", "escalate",
+    ]
+    static let topLevel = ["channels", "routes", "time_intervals", "inhibit_rules", "templates"]
     static let maxChannels = 100
     static let maxRoutes = 500
 
     /// Parses a file. With `environment`, every `*_env` variable must be set
     /// in it (what `tocsin notify check` and `tocsin run` check); without,
     /// only the names are recorded (a file applied from another machine).
-    public static func parse(yaml: String, environment: [String: String]?) -> Result {
+    ///
+    /// `readTemplate` reads a template file named in `templates` (a path as
+    /// written, relative to the file); without it, templates are refused.
+    public static func parse(yaml: String, environment: [String: String]?,
+                             readTemplate: ((String) -> String?)? = nil) -> Result {
         let root: Node?
         switch YAMLDocument.compose(yaml) {
         case .success(let node): root = node
@@ -64,9 +96,9 @@ public enum NotifyConfigFile {
                                                               message: "the file must be a mapping with channels and routes")])
         }
         var problems: [RuleProblem] = []
-        for (key, _) in mapping where key.string != "channels" && key.string != "routes" {
+        for (key, _) in mapping where !topLevel.contains(key.string ?? "") {
             problems.append(RuleProblem(line: key.mark?.line, rule: nil, field: key.string,
-                                        message: "unknown top-level key (expected channels, routes)"))
+                                        message: "unknown top-level key (expected \(topLevel.joined(separator: ", ")))"))
         }
         let channelNodes = list(mapping["channels"], field: "channels", max: maxChannels, root: root, problems: &problems)
         var channels: [NotifyConfig.Channel] = []
@@ -81,14 +113,23 @@ public enum NotifyConfigFile {
             }
             problems += reader.fields.problems
         }
+        var policy = PolicyReader()
+        let windows = policy.timeIntervals(mapping["time_intervals"])
+        let inhibitRules = policy.inhibitRules(mapping["inhibit_rules"])
+        let templates = policy.templates(mapping["templates"], read: readTemplate)
+        problems += policy.problems
         let routeNodes = list(mapping["routes"], field: "routes", max: maxRoutes, root: root, problems: &problems)
         var routes: [NotifyConfig.Route] = []
         for (index, node) in routeNodes.enumerated() {
             var fields = YAMLFields(node, item: "route #\(index + 1)", allowed: routeFields)
-            if let route = readRoute(&fields, known: Set(channels.map(\.name))) { routes.append(route) }
+            if let route = readRoute(&fields, known: Set(channels.map(\.name)), windows: Set(windows.map(\.name))) {
+                routes.append(route)
+            }
             problems += fields.problems
         }
-        return Result(config: problems.isEmpty ? NotifyConfig(channels: channels, routes: routes) : nil, problems: problems)
+        let config = NotifyConfig(channels: channels, routes: routes, timeIntervals: windows, inhibitRules: inhibitRules,
+                                  templates: templates)
+        return Result(config: problems.isEmpty ? config : nil, problems: problems)
     }
 
     static func list(_ node: Node?, field: String, max: Int, root: Node, problems: inout [RuleProblem]) -> [Node] {
@@ -255,7 +296,7 @@ public enum NotifyConfigFile {
         }
     }
 
-    static func readRoute(_ fields: inout YAMLFields, known: Set<String>) -> NotifyConfig.Route? {
+    static func readRoute(_ fields: inout YAMLFields, known: Set<String>, windows: Set<String> = []) -> NotifyConfig.Route? {
         guard let channels = fields.stringList("channels", maxCount: 100, maxLength: 64), !channels.isEmpty else {
             fields.problem("channels", "is required: the channels this route sends to")
             return nil
@@ -272,9 +313,72 @@ public enum NotifyConfigFile {
             route.severities = set
         }
         if let rules = fields.stringList("rules", maxCount: 1000, maxLength: 64) { route.rules = Set(rules) }
-        if let labels = fields.stringMap("labels") { route.labels = labels }
+        if fields.has("labels") {
+            var reader = PolicyReader()
+            let matchers = reader.matchers(fields.values["labels"], field: "labels", item: fields.item)
+            fields.problems += reader.problems
+            for (name, matcher) in matchers {
+                if case .equal(let value) = matcher { route.labels[name] = value } else { route.matchers[name] = matcher }
+            }
+        }
         if let sendResolved = fields.bool("send_resolved") { route.sendResolved = sendResolved }
         if let seconds = fields.duration("repeat_interval", 60...(30 * 86_400)) { route.repeatIntervalSeconds = seconds }
+        if let name = fields.string("name", maxLength: 64) {
+            if name.isEmpty || name.contains(where: { $0.isNewline || $0 == "\0" }) {
+                fields.problem("name", "must be 1 to 64 characters on one line")
+            } else {
+                route.name = name
+            }
+        }
+        if let groupBy = fields.stringList("group_by", maxCount: 20, maxLength: 64) {
+            // [...] is Alertmanager's "every label": one group per alert.
+            if groupBy == ["..."] {
+                route.groupBy = nil
+            } else if let bad = groupBy.first(where: { !PolicyReader.isLabelName($0) }) {
+                fields.problem("group_by", "\(bad) is not a label name (letters, digits and _, not starting with a digit)")
+            } else if groupBy.isEmpty {
+                fields.problem("group_by", "must name at least one label (or [...] for one group per alert)")
+            } else {
+                route.groupBy = Array(Set(groupBy)).sorted()
+            }
+        }
+        if let seconds = fields.duration("group_wait", 0...3600) { route.groupWaitSeconds = seconds }
+        if let seconds = fields.duration("group_interval", 1...86_400) { route.groupIntervalSeconds = seconds }
+        if route.groupBy == nil {
+            for field in ["group_wait", "group_interval"] where fields.has(field) {
+                fields.problem(field, "applies only to a route with group_by")
+            }
+        }
+        for field in ["mute_time_intervals", "active_time_intervals"] {
+            guard let names = fields.stringList(field, maxCount: 50, maxLength: 64) else { continue }
+            for name in names where !windows.contains(name) { fields.problem(field, "no time interval named \(name)") }
+            if field == "mute_time_intervals" { route.muteTimeIntervals = names } else { route.activeTimeIntervals = names }
+        }
+        if let node = fields.values["escalate"] {
+            route.escalate = readEscalation(node, &fields, known: known)
+        }
         return fields.problems.isEmpty ? route : nil
+    }
+
+    static func readEscalation(_ node: Node, _ fields: inout YAMLFields, known: Set<String>) -> [NotifyConfig.EscalationLevel] {
+        guard let sequence = node.sequence, (1...10).contains(sequence.count) else {
+            fields.problem("escalate", "must be a list of 1 to 10 levels, each with after and channels", at: node)
+            return []
+        }
+        var levels: [NotifyConfig.EscalationLevel] = []
+        for (index, item) in sequence.enumerated() {
+            var level = YAMLFields(item, item: "\(fields.item ?? "route") escalation level \(index + 1)", allowed: ["after", "channels"])
+            let after = level.duration("after", 1...(30 * 86_400))
+            if after == nil && !level.has("after") { level.problem("after", "is required") }
+            let channels = level.stringList("channels", maxCount: 20, maxLength: 64) ?? []
+            if channels.isEmpty { level.problem("channels", "is required: the channels of this level") }
+            for name in channels where !known.contains(name) { level.problem("channels", "no channel named \(name)") }
+            if let after, let previous = levels.last, after <= previous.afterSeconds {
+                level.problem("after", "must be later than the level before (\(DurationText.format(previous.afterSeconds))): levels are in order")
+            }
+            fields.problems += level.problems
+            if let after, level.problems.isEmpty { levels.append(.init(afterSeconds: after, channels: channels)) }
+        }
+        return levels
     }
 }

@@ -13,9 +13,14 @@ public struct Silence: Sendable, Equatable {
     public var comment: String
     public var createdBy: String
     public var deleted: Bool
+    /// A recurring silence holds only inside this window (and between
+    /// `startsAt` and `endsAt`): a weekly maintenance window.
+    public var recurrence: Recurrence?
 
     public init(id: Int, rule: String?, platform: String?, severity: Rule.Severity?, labels: [String: String],
-                startsAt: Date, endsAt: Date, comment: String, createdBy: String, deleted: Bool = false) {
+                startsAt: Date, endsAt: Date, comment: String, createdBy: String, deleted: Bool = false,
+                recurrence: Recurrence? = nil) {
+        self.recurrence = recurrence
         self.id = id
         self.rule = rule
         self.platform = platform
@@ -28,12 +33,15 @@ public struct Silence: Sendable, Equatable {
         self.deleted = deleted
     }
 
-    public func isActive(at now: Date) -> Bool { !deleted && startsAt <= now && now < endsAt }
+    public func isActive(at now: Date) -> Bool {
+        !deleted && startsAt <= now && now < endsAt && recurrence?.contains(now) != false
+    }
 
     public func matches(_ alert: Alert) -> Bool {
         if let rule, rule != alert.rule { return false }
         if let platform, platform != alert.platform { return false }
         if let severity, severity != alert.severity { return false }
-        return labels.allSatisfy { alert.labels[$0.key] == $0.value }
+        let set = AlertLabelSet.of(alert)
+        return labels.allSatisfy { set[$0.key] == $0.value }
     }
 }

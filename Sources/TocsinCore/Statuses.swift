@@ -35,6 +35,10 @@ public enum NotificationStatus: String, Sendable, Codable, CaseIterable {
     case silenced
     /// Never to be sent: the alert resolved while it was held.
     case dropped
+    /// Held while an inhibiting alert is open (`inhibited_by`).
+    case inhibited
+    /// Held while a route's time interval holds it (`muted_by`).
+    case muted
 }
 
 /// Which alert transition a notification is about.
@@ -42,6 +46,38 @@ public enum NotificationTransition: String, Sendable, Codable, CaseIterable {
     case fired, resolved
     /// A reminder for an alert still firing.
     case repeated = "repeat"
+    /// An escalation level of an alert left unacknowledged.
+    case escalated
+    /// A group's message (`group_id`, sequence: the group's update number).
+    case group
+}
+
+/// What the delivery ledger records for an alert, a route and a channel.
+public enum DeliveryEvent: String, Sendable, Codable, CaseIterable {
+    /// A route sends the alert's transition to the channel.
+    case routed
+    /// The transition joined a group; with the message once it is built.
+    case grouped
+    /// Not notified: an open alert inhibits it.
+    case inhibited
+    case silenced
+    /// Held by a route's time interval.
+    case muted
+    /// Held by the channel's rate limit until `until`.
+    case rateLimited = "rate_limited"
+    /// A held notification was let go (its silence, window or inhibitor ended).
+    case released
+    /// A reminder was queued for an alert still firing.
+    case repeated
+    /// An escalation level was reached.
+    case escalated
+    case sent
+    /// An attempt failed; retried later.
+    case retried
+    /// Given up.
+    case dead
+    /// Never to be sent (the alert resolved while held).
+    case dropped
 }
 
 /// Why a rule's next evaluation is when it is.
@@ -63,4 +99,9 @@ public enum EvaluationOutcome: String, Sendable, Codable, CaseIterable {
     case noData = "no_data"
     /// The evaluation failed; nothing of it was written (see the rule's last error).
     case error
+}
+
+/// An alert's state within a notification group.
+public enum GroupAlertState: String, Sendable, Codable, CaseIterable {
+    case firing, resolved
 }
