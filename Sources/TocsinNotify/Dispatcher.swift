@@ -98,46 +98,59 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
 
     private var stopping: Bool { Task.isCancelled || Task.isShuttingDownGracefully }
 
-    /// Repeats for alerts still firing, and release of silenced rows.
+    /// Repeats for alerts still firing, escalations, and the release of
+    /// rows held by silences, inhibition and time intervals. Every second:
+    /// a held notification goes out within a second of its window closing.
     private func housekeeping() async {
         while !stopping {
             do {
                 let repeats = try await store.outbox.queueRepeats()
+                let escalations = try await store.outbox.queueEscalations()
                 let (released, dropped) = try await store.outbox.releaseSilenced()
-                if repeats + released > 0 { wakeup.signal() }
-                if released + dropped > 0 {
-                    logger.info("silenced notifications released", metadata: ["released": "\(released)", "dropped": "\(dropped)"])
+                let (freed, discarded) = try await store.outbox.releaseHeld()
+                if repeats + escalations + released + freed > 0 { wakeup.signal() }
+                if released + dropped + freed + discarded > 0 {
+                    logger.info("held notifications released", metadata: [
+                        "released": "\(released + freed)", "dropped": "\(dropped + discarded)",
+                    ])
                 }
+                if escalations > 0 { logger.info("alerts escalated", metadata: ["levels": "\(escalations)"]) }
             } catch {
                 logger.warning("notification housekeeping failed", metadata: ["error": "\(error)"])
             }
-            try? await Task.sleep(for: .seconds(2))
+            try? await Task.sleep(for: .seconds(1))
         }
     }
 
     /// The channels this process can deliver to now; the ones it cannot
     /// are logged once each.
-    private func channels() async throws -> [String: ResolvedChannel] {
+    private func channels() async throws -> (channels: [String: ResolvedChannel], templates: [NotifyConfig.Channel.Kind: NotifyConfig.MessageTemplate]) {
         let config = try await store.config.activeNotify().config
         let (channels, unresolved) = resolver.deliverable(config)
         for problem in unresolved where reported.withLock({ $0.insert(problem.description).inserted }) {
             logger.warning("a channel's secret is not available here; this worker does not deliver to it",
                            metadata: ["problem": .string(problem.description)])
         }
-        return channels
+        return (channels, config.templates)
     }
 
     private func deliverLoop() async {
         while !stopping {
             do {
-                let channels = try await channels()
+                let (channels, templates) = try await channels()
+                // Due groups become outbox rows first, so they are claimed now.
+                _ = try await store.outbox.flushGroups()
                 let claimed = channels.isEmpty ? [] : try await store.outbox.claim(
                     owner: owner, channels: channels.keys.sorted(), limit: settings.concurrency, leaseSeconds: settings.leaseSeconds)
                 if !claimed.isEmpty {
                     let silences = try await store.silences.active()
                     await withTaskGroup(of: Void.self) { group in
                         for notification in claimed {
-                            group.addTask { await self.deliver(notification, channel: channels[notification.channel], silences: silences) }
+                            let channel = channels[notification.channel]
+                            let template = channel.flatMap { templates[$0.kind] }
+                            group.addTask {
+                                await self.deliver(notification, channel: channel, template: template, silences: silences)
+                            }
                         }
                     }
                     continue
@@ -151,7 +164,8 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         }
     }
 
-    private func deliver(_ notification: ClaimedNotification, channel: ResolvedChannel?, silences: [Silence]) async {
+    private func deliver(_ notification: ClaimedNotification, channel: ResolvedChannel?,
+                         template: NotifyConfig.MessageTemplate?, silences: [Silence]) async {
         let alert = notification.payload.alert
         var metadata: Logger.Metadata = [
             "notification.id": "\(notification.id)", "alert.id": "\(alert.id)", "rule": .string(alert.rule),
@@ -160,7 +174,9 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         do {
             if let pause = settings.pauseAfterClaim { try await Task.sleep(for: pause) }
             let now = store.clock.now()
-            if let silence = silences.first(where: { $0.isActive(at: now) && $0.matches(alert) }) {
+            // A group's message was checked against silences when it was built.
+            if notification.payload.group == nil,
+               let silence = silences.first(where: { $0.isActive(at: now) && $0.matches(alert) }) {
                 try await store.outbox.hold(id: notification.id, owner: owner, silenceID: silence.id)
                 DeliveryMetrics.attempt(channel: notification.channel, outcome: "silenced")
                 return
@@ -184,7 +200,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
                 logger.warning("lease lost before sending; the row is left to its new holder", metadata: metadata)
                 return
             }
-            let outcome = await sender.send(notification.payload, id: notification.id, to: channel)
+            let outcome = await sender.send(notification.payload, id: notification.id, to: channel, template: template)
             metadata["http.status"] = outcome.statusCode.map { "\($0)" } ?? "none"
             try await record(outcome, notification, channel: channel.name, metadata: &metadata)
         } catch {

@@ -19,15 +19,47 @@ public struct Sender: Sendable {
         self.publicURL = publicURL
     }
 
-    public func send(_ payload: NotificationPayload, id: Int, to channel: ResolvedChannel) async -> Outcome {
+    /// What a channel of `kind` is sent for `payload` (the HTTP body; an
+    /// e-mail's text part), with the channel kind's template when there is
+    /// one: `tocsin notify preview` prints exactly this.
+    public static func body(_ payload: NotificationPayload, id: Int, kind: NotifyConfig.Channel.Kind,
+                            template: NotifyConfig.MessageTemplate?, publicURL: String?, now: Date,
+                            routingKey: String?) throws -> Data {
+        let text = MessageText(payload: payload, notificationID: id, publicURL: publicURL)
+        if let template {
+            let rendered = try MessageTemplates.render(template, kind: kind, text: text)
+            guard kind == .pagerduty else { return Data(rendered.utf8) }
+            // The template is the event's payload; the envelope is Tocsin's.
+            let inner = (try? JSONSerialization.jsonObject(with: Data(rendered.utf8))) ?? rendered
+            var event: [String: Any] = [
+                "routing_key": routingKey ?? "", "event_action": payload.isResolved ? "resolve" : "trigger",
+                "dedup_key": PagerDutyMessage.dedupKey(payload),
+            ]
+            if !payload.isResolved { event["payload"] = inner }
+            return MessageText.json(event)
+        }
+        switch kind {
+        case .slack: return SlackMessage.body(text, now: now)
+        case .webhook: return WebhookMessage.body(text, now: now)
+        case .pagerduty: return PagerDutyMessage.body(text, routingKey: routingKey ?? "")
+        case .email: return Data(EmailMessage.plain(text).utf8)
+        }
+    }
+
+    public func send(_ payload: NotificationPayload, id: Int, to channel: ResolvedChannel,
+                     template: NotifyConfig.MessageTemplate? = nil) async -> Outcome {
         let now = Date()
         let text = MessageText(payload: payload, notificationID: id, publicURL: publicURL)
+        func body() throws -> Data {
+            try Self.body(payload, id: id, kind: channel.kind, template: template, publicURL: publicURL, now: now,
+                          routingKey: channel.routingKey)
+        }
         do {
             switch channel.kind {
             case .slack:
-                return try await post(channel.url, body: SlackMessage.body(text, now: now), headers: ["Content-Type: application/json"])
+                return try await post(channel.url, body: try body(), headers: ["Content-Type: application/json"])
             case .webhook:
-                let body = WebhookMessage.body(text, now: now)
+                let body = try body()
                 var headers = ["Content-Type: application/json", "Idempotency-Key: \(id)", "User-Agent: tocsin"]
                 if let secret = channel.secret {
                     guard let signed = WebhookSignature.headers(body: body, id: String(id), secret: secret,
@@ -43,11 +75,15 @@ public struct Sender: Sendable {
                 guard let key = channel.routingKey else {
                     return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) has no routing key")
                 }
+                _ = key
                 return try await post(channel.url ?? NotifyConfig.Channel.pagerDutyURL,
-                                      body: PagerDutyMessage.body(text, routingKey: key), headers: ["Content-Type: application/json"])
+                                      body: try body(), headers: ["Content-Type: application/json"])
             case .email:
-                return try await mail(text, channel: channel, now: now)
+                let plain = template == nil ? nil : String(decoding: try body(), as: UTF8.self)
+                return try await mail(text, channel: channel, now: now, plain: plain)
             }
+        } catch let problem as MessageTemplates.Problem {
+            return Outcome(verdict: .fail, statusCode: nil, error: "\(problem)")
         } catch {
             return Outcome(verdict: .retry(after: nil), statusCode: nil, error: "sender unavailable: \(error)")
         }
@@ -67,12 +103,12 @@ public struct Sender: Sendable {
         return Outcome(verdict: verdict, statusCode: result.status == 0 ? nil : result.status, error: error)
     }
 
-    private func mail(_ text: MessageText, channel: ResolvedChannel, now: Date) async throws -> Outcome {
+    private func mail(_ text: MessageText, channel: ResolvedChannel, now: Date, plain: String?) async throws -> Outcome {
         guard let url = channel.smtpURL, let from = channel.from, !channel.to.isEmpty else {
             return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) is missing smtp_url, from or to")
         }
         let message = EmailMessage.message(text, from: from, to: channel.to, now: now,
-                                           boundary: "tocsin-" + Crypto.hex(Crypto.randomBytes(8)))
+                                           boundary: "tocsin-" + Crypto.hex(Crypto.randomBytes(8)), plain: plain)
         var startTLS = switch channel.startTLS {
         case .off: 0
         case .opportunistic: 1

@@ -113,7 +113,8 @@ public struct AlertRepository: Sendable {
     }
 
     static let transitionColumns: PostgresQuery = """
-        id, alert_id, transition, from_status, to_status, value, threshold, samples, actor, note, resolution, at
+        id, alert_id, transition, from_status, to_status, value, threshold, samples, actor, note, resolution, at,
+        escalation_level
         """
 
     static func decodeTransition(_ row: PostgresRow) throws -> AlertTransition {
@@ -121,7 +122,8 @@ public struct AlertRepository: Sendable {
             id: try row.decode("id"), alertID: try row.decode("alert_id"), kind: try row.decode("transition"),
             from: try row.decode("from_status"), to: try row.decode("to_status"), value: try row.decode("value"),
             threshold: try row.decode("threshold"), samples: try row.decode("samples"), actor: try row.decode("actor"),
-            note: try row.decode("note"), resolution: try row.decode("resolution"), at: try row.decode("at"))
+            note: try row.decode("note"), resolution: try row.decode("resolution"), at: try row.decode("at"),
+            escalationLevel: try row.decode("escalation_level"))
     }
 
     public enum Action: String, Sendable {

@@ -148,7 +148,21 @@ public final class ConfigRepository: Sendable {
     }
 
     static func items(_ config: NotifyConfig) throws -> [ConfigDiff.Item] {
-        try config.channels.map { try ConfigDiff.Item(kind: "channel", name: $0.name, encoding: $0) }
-            + config.routes.enumerated().map { try ConfigDiff.Item(kind: "route", name: "#\($0.offset + 1)", encoding: $0.element) }
+        var items = try config.channels.map { try ConfigDiff.Item(kind: "channel", name: $0.name, encoding: $0) }
+        for (index, route) in config.routes.enumerated() {
+            items.append(try ConfigDiff.Item(kind: "route", name: "#\(index + 1)", encoding: route))
+        }
+        for window in config.timeIntervals {
+            items.append(try ConfigDiff.Item(kind: "time interval", name: window.name, encoding: window.recurrence))
+        }
+        for rule in config.inhibitRules {
+            items.append(try ConfigDiff.Item(kind: "inhibit rule", name: rule.name, encoding: rule))
+        }
+        for (kind, template) in config.templates.sorted(by: { $0.key.rawValue < $1.key.rawValue }) {
+            // The text's digest, not the text: a diff line stays one line.
+            items.append(ConfigDiff.Item(kind: "template", name: kind.rawValue,
+                                         fields: ["source": template.source, "sha256": String(Crypto.sha256Hex(template.text).prefix(12))]))
+        }
+        return items
     }
 }

@@ -5,7 +5,10 @@ import TocsinCore
 /// A notification row as the API shows it.
 public struct NotificationRecord: Sendable, Equatable {
     public var id: Int
+    /// The alert; for a group's message, the first alert it tells of.
     public var alertID: Int
+    /// The notification group of a group's message.
+    public var groupID: Int?
     public var rule: String
     public var channel: String
     public var channelKind: NotifyConfig.Channel.Kind
@@ -81,47 +84,50 @@ public struct OutboxRepository: Sendable {
     /// lease was lost (another dispatcher may be sending it).
     @discardableResult
     public func markSent(id: Int, owner: String, statusCode: Int?) async throws -> Bool {
-        try await database.write(
+        try await database.write(Ledger.changing(
             """
             UPDATE notifications SET status = 'sent', sent_at = now(), lease_owner = NULL, lease_expires_at = NULL,
                                      last_status_code = \(statusCode), last_error = NULL, updated_at = now()
             WHERE id = \(id) AND status = 'pending' AND lease_owner = \(owner)
             RETURNING id
-            """).count == 1
+            """, event: .sent, statusCode: statusCode))[0].decode("n", as: Int.self) == 1
     }
 
     /// Records a failed attempt: retried after `retryIn` seconds, or dead
     /// when `retryIn` is nil.
     public func markFailed(id: Int, owner: String, error: String, statusCode: Int?, retryIn: Double?) async throws {
         let status: NotificationStatus = retryIn == nil ? .dead : .pending
-        try await database.write(
+        try await database.write(Ledger.changing(
             """
             UPDATE notifications
             SET status = \(status), next_attempt_at = now() + make_interval(secs => \(retryIn ?? 0)),
                 lease_owner = NULL, lease_expires_at = NULL, last_error = \(String(error.prefix(500))),
                 last_status_code = \(statusCode), updated_at = now()
             WHERE id = \(id) AND lease_owner = \(owner) AND status = 'pending'
-            """)
+            RETURNING id
+            """, event: retryIn == nil ? .dead : .retried, statusCode: statusCode, untilSeconds: retryIn, detail: error))
     }
 
     /// Gives a claimed row back without counting the attempt (rate limit).
     public func postpone(id: Int, owner: String, seconds: Double) async throws {
-        try await database.write(
+        try await database.write(Ledger.changing(
             """
             UPDATE notifications SET next_attempt_at = now() + make_interval(secs => \(seconds)), attempts = attempts - 1,
                                      lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
             WHERE id = \(id) AND lease_owner = \(owner) AND status = 'pending'
-            """)
+            RETURNING id
+            """, event: .rateLimited, untilSeconds: seconds))
     }
 
     /// Holds a claimed row because a silence now matches it.
     public func hold(id: Int, owner: String, silenceID: Int) async throws {
-        try await database.write(
+        try await database.write(Ledger.changing(
             """
             UPDATE notifications SET status = 'silenced', silence_id = \(silenceID), attempts = attempts - 1,
                                      lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
             WHERE id = \(id) AND lease_owner = \(owner) AND status = 'pending'
-            """)
+            RETURNING id
+            """, event: .silenced, detail: "silence \(silenceID) began before it was sent"))
     }
 
     /// Takes a token from `destination`'s bucket (`rate` a second, up to
@@ -137,21 +143,24 @@ public struct OutboxRepository: Sendable {
     public func secondsUntilNextDue() async throws -> Double? {
         try await database.write(
             """
-            SELECT least(1, greatest(0, extract(epoch FROM min(next_attempt_at) - now())))::float8 AS wait
-            FROM notifications WHERE status = 'pending'
+            SELECT least(1, greatest(0, extract(epoch FROM least(
+                       (SELECT min(next_attempt_at) FROM notifications WHERE status = 'pending'),
+                       (SELECT min(next_flush_at) FROM notification_groups)) - now())))::float8 AS wait
             """)[0].decode("wait")
     }
 
     // MARK: Reads and retries
 
     static let columns: PostgresQuery = """
-        id, alert_id, rule_name, channel, channel_kind, transition, sequence, status, attempts, last_error,
+        id, coalesce(alert_id, (SELECT min(na.alert_id) FROM notification_alerts na WHERE na.notification_id = notifications.id), 0)
+        AS alert_id, group_id, rule_name, channel, channel_kind, transition, sequence, status, attempts, last_error,
         last_status_code, created_at, CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, sent_at
         """
 
     static func decode(_ row: PostgresRow) throws -> NotificationRecord {
         NotificationRecord(
-            id: try row.decode("id"), alertID: try row.decode("alert_id"), rule: try row.decode("rule_name"),
+            id: try row.decode("id"), alertID: try row.decode("alert_id"), groupID: try row.decode("group_id"),
+            rule: try row.decode("rule_name"),
             channel: try row.decode("channel"), channelKind: try row.decode("channel_kind"),
             transition: try row.decode("transition"), sequence: try row.decode("sequence"), status: try row.decode("status"),
             attempts: try row.decode("attempts"), lastError: try row.decode("last_error"),
@@ -164,8 +173,11 @@ public struct OutboxRepository: Sendable {
         try await database.read(
             """
             SELECT \(Self.columns) FROM notifications
-            WHERE (\(status)::text IS NULL OR status = \(status)) AND (\(alertID)::int8 IS NULL OR alert_id = \(alertID))
+            WHERE (\(status)::text IS NULL OR status = \(status)) AND (\(alertID)::int8 IS NULL OR alert_id = \(alertID) OR alert_id IS NULL)
               AND (\(cursor)::int8 IS NULL OR id < \(cursor))
+              AND (\(alertID)::int8 IS NULL OR alert_id IS NOT NULL
+                   OR EXISTS (SELECT 1 FROM notification_alerts na WHERE na.notification_id = notifications.id
+                              AND na.alert_id = \(alertID)))
             ORDER BY id DESC LIMIT \(limit)
             """).map(Self.decode)
     }

@@ -8,7 +8,7 @@ public struct SilenceRepository: Sendable {
 
     static let columns: PostgresQuery = """
         id, rule, platform, severity, labels::text AS labels, starts_at, ends_at, comment, created_by,
-        deleted_at IS NOT NULL AS deleted
+        deleted_at IS NOT NULL AS deleted, recurrence::text AS recurrence
         """
 
     static func decode(_ row: PostgresRow) throws -> Silence {
@@ -18,17 +18,22 @@ public struct SilenceRepository: Sendable {
             severity: try row.decode("severity"),
             labels: (try? JSONDecoder().decode([String: String].self, from: Data(labels.utf8))) ?? [:],
             startsAt: try row.decode("starts_at"), endsAt: try row.decode("ends_at"), comment: try row.decode("comment"),
-            createdBy: try row.decode("created_by"), deleted: try row.decode("deleted"))
+            createdBy: try row.decode("created_by"), deleted: try row.decode("deleted"),
+            recurrence: try (row.decode("recurrence", as: String?.self)).flatMap {
+                try? JSONDecoder().decode(Recurrence.self, from: Data($0.utf8))
+            })
     }
 
     public func create(rule: String?, platform: String?, severity: Rule.Severity?, labels: [String: String],
-                       startsAt: Date?, endsAt: Date, comment: String, createdBy: String) async throws -> Silence {
+                       startsAt: Date?, endsAt: Date, comment: String, createdBy: String,
+                       recurrence: Recurrence? = nil) async throws -> Silence {
         let labelsJSON = String(decoding: try JSONEncoder().encode(labels), as: UTF8.self)
+        let recurrenceJSON = try recurrence.map { String(decoding: try JSONEncoder().encode($0), as: UTF8.self) }
         return try Self.decode(try await database.write(
             """
-            INSERT INTO silences (rule, platform, severity, labels, starts_at, ends_at, comment, created_by)
+            INSERT INTO silences (rule, platform, severity, labels, starts_at, ends_at, comment, created_by, recurrence)
             VALUES (\(rule), \(platform), \(severity), \(labelsJSON)::jsonb, coalesce(\(startsAt)::timestamptz, now()), \(endsAt),
-                    \(comment), \(createdBy))
+                    \(comment), \(createdBy), \(recurrenceJSON)::jsonb)
             RETURNING \(Self.columns)
             """)[0])
     }

@@ -22,6 +22,8 @@ extension Resolution: StoredEnum {}
 extension AlertTransition.Kind: StoredEnum {}
 extension NotificationStatus: StoredEnum {}
 extension NotificationTransition: StoredEnum {}
+extension GroupAlertState: StoredEnum {}
+extension DeliveryEvent: StoredEnum {}
 extension NotifyConfig.Channel.Kind: StoredEnum {}
 extension DueReason: StoredEnum {}
 extension EvaluationTrigger: StoredEnum {}

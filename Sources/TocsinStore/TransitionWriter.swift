@@ -33,8 +33,10 @@ struct TransitionWriter: Sendable {
         return (alert, transition)
     }
 
-    /// One outbox row per routed channel, held when a silence matches.
-    /// Resolutions of alerts that never fired notify nobody.
+    /// One outbox row per routed channel (or, on a route with `group_by`,
+    /// a change to the channel's alert group), held when an inhibiting
+    /// alert, a silence or a time interval says so; each decision is in the
+    /// delivery ledger. Resolutions of alerts that never fired notify nobody.
     func route(_ connection: PostgresConnection, alert: Alert, transition: AlertTransition) throws {
         let kind: NotificationTransition
         switch transition.kind {
@@ -43,24 +45,70 @@ struct TransitionWriter: Sendable {
         default: return
         }
         let notify = try config.activeNotify(connection).config
-        let destinations = notify.destinations(rule: alert.rule, severity: alert.severity, labels: alert.labels,
-                                               transition: transition.kind)
-        guard !destinations.isEmpty else { return }
+        let deliveries = notify.deliveries(for: alert, transition: transition.kind)
+        guard !deliveries.isEmpty else { return }
         let payload = try NotificationPayload(kind: kind == .fired ? .fired : .resolved, alert: alert,
                                               transitionAt: transition.at).encoded()
-        let silence = try OutboxRepository.activeSilence(connection, for: alert)
-        let status: NotificationStatus = silence == nil ? .pending : .silenced
-        for (channel, _) in destinations {
-            try connection.query(
+        // transition.at is the transaction's now(): the database clock.
+        let now = transition.at
+        var wake = false
+        var alertHold: Hold?
+        for delivery in deliveries {
+            let entry = Ledger.Entry(alertID: alert.id, route: delivery.routeName, channel: delivery.channel.name, event: .routed,
+                                     transition: kind)
+            try Ledger.write(connection, entry)
+            if delivery.route.groupBy != nil {
+                try NotificationGroups.add(connection, alert: alert, delivery: delivery, state: kind == .fired ? .firing : .resolved)
+                wake = true
+                continue
+            }
+            if kind == .resolved, try dropHeldFiring(connection, alert: alert, delivery: delivery) { continue }
+            // Inhibition and silences are the alert's; a time interval is the route's.
+            if alertHold == nil {
+                alertHold = try Policy.hold(connection, config: notify, alert: alert, route: nil, now: now,
+                                            inhibitable: kind == .fired)
+            }
+            var hold = alertHold!
+            if hold.status == .pending, let window = notify.heldBy(route: delivery.route, at: now) {
+                hold = Hold(status: .muted, mutedBy: window)
+            }
+            let inserted = try connection.query(
                 """
                 INSERT INTO notifications (alert_id, alert_event_id, rule_name, transition, channel, channel_kind, content,
-                                           status, silence_id)
-                VALUES (\(alert.id), \(transition.id), \(alert.rule), \(kind), \(channel.name), \(channel.kind),
-                        \(payload)::jsonb, \(status), \(silence))
+                                           status, silence_id, route, inhibited_by, muted_by)
+                VALUES (\(alert.id), \(transition.id), \(alert.rule), \(kind), \(delivery.channel.name), \(delivery.channel.kind),
+                        \(payload)::jsonb, \(hold.status), \(hold.silenceID), \(delivery.routeName), \(hold.inhibitedBy), \(hold.mutedBy))
                 ON CONFLICT (alert_id, transition, sequence, channel) DO NOTHING
+                RETURNING id
                 """)
+            if let id: Int = try inserted.first?.decode("id"), var held = entry.held(by: hold) {
+                held.notificationID = id
+                try Ledger.write(connection, held)
+            }
+            if hold.status == .pending { wake = true }
         }
-        if silence == nil { try connection.notify(channel: DatabaseEvents.Topic.outbox.channel) }
+        if wake { try connection.notify(channel: DatabaseEvents.Topic.outbox.channel) }
+    }
+
+    /// A resolution whose firing is still held by inhibition or a time
+    /// interval was never told: the firing is dropped and nothing is sent.
+    func dropHeldFiring(_ connection: PostgresConnection, alert: Alert, delivery: NotifyConfig.Delivery) throws -> Bool {
+        let dropped = try connection.query(
+            Ledger.changing(
+                """
+                UPDATE notifications SET status = 'dropped', last_error = 'the alert resolved while held', updated_at = now()
+                WHERE alert_id = \(alert.id) AND channel = \(delivery.channel.name) AND status IN ('inhibited', 'muted')
+                  AND transition IN ('fired', 'repeat', 'escalated')
+                RETURNING id
+                """, event: .dropped, detail: "the alert resolved while held; its resolution is not sent either"))
+        let count: Int = try dropped[0].decode("n")
+        guard count > 0 else { return false }
+        let told = try connection.query(
+            """
+            SELECT 1 FROM notifications WHERE alert_id = \(alert.id) AND channel = \(delivery.channel.name)
+              AND transition = 'fired' AND status IN ('sent', 'pending')
+            """)
+        return told.isEmpty
     }
 
     func announce(_ connection: PostgresConnection, alert: Alert, transition: AlertTransition) throws {

@@ -60,6 +60,9 @@ struct StatusEnumTests {
         ("notifications.channel_kind", values(NotifyConfig.Channel.Kind.self)),
         ("notifications.status", values(NotificationStatus.self)),
         ("silences.severity", values(Rule.Severity.self)),
+        ("notification_group_alerts.state", values(GroupAlertState.self)),
+        ("notification_group_alerts.notified_state", values(GroupAlertState.self)),
+        ("delivery_ledger.event", values(DeliveryEvent.self)),
         ("config_versions.kind", values(ConfigVersion.Kind.self)),
         ("api_keys.scopes", values(Scope.self)),
     ]

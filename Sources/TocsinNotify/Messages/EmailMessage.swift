@@ -5,6 +5,11 @@ import TocsinCore
 enum EmailMessage {
     /// `[FIRING][ERROR] high_error_rate · tiktok`.
     static func subject(_ text: MessageText) -> String {
+        if text.payload.group != nil { return text.title }
+        if text.payload.kind == .escalated {
+            return "\(text.title.prefix { $0 != " " })[\(text.alert.severity.rawValue.uppercased())] \(text.alert.rule)"
+                + (text.alert.platform.map { " · \($0)" } ?? "")
+        }
         let state = text.payload.isResolved ? "[RESOLVED]" : text.payload.kind == .test ? "[TEST]" : "[FIRING]"
         return "\(state)[\(text.alert.severity.rawValue.uppercased())] \(text.alert.rule)"
             + (text.alert.platform.map { " · \($0)" } ?? "")
@@ -20,6 +25,10 @@ enum EmailMessage {
 
     static func plain(_ text: MessageText) -> String {
         let alert = text.alert
+        if text.payload.group != nil {
+            return ([text.title, ""] + text.groupLines(limit: 50) + (text.dashboardLink.map { ["", $0] } ?? []))
+                .joined(separator: "\n")
+        }
         var lines = [text.title, "", alert.description, ""]
         lines += rows(text).map { name, value in (name + ":").padding(toLength: 12, withPad: " ", startingAt: 0) + value }
         if let runbook = alert.runbookURL { lines.append("Runbook:    \(runbook)") }
@@ -27,11 +36,19 @@ enum EmailMessage {
         return lines.joined(separator: "\n")
     }
 
+    static func esc(_ value: String) -> String {
+        value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
+            .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+    }
+
     static func html(_ text: MessageText) -> String {
         let alert = text.alert
-        func esc(_ value: String) -> String {
-            value.replacingOccurrences(of: "&", with: "&amp;").replacingOccurrences(of: "<", with: "&lt;")
-                .replacingOccurrences(of: ">", with: "&gt;").replacingOccurrences(of: "\"", with: "&quot;")
+        if text.payload.group != nil {
+            var html = "<!doctype html><html><body style=\"font-family:sans-serif\"><h2>\(esc(text.title))</h2><ul>"
+            for line in text.groupLines(limit: 50) { html += "<li>\(esc(line))</li>" }
+            html += "</ul>"
+            if let link = text.dashboardLink { html += "<p><a href=\"\(esc(link))\">Open in Tocsin</a></p>" }
+            return html + "</body></html>"
         }
         var html = """
             <!doctype html><html><body style="font-family:sans-serif">
@@ -46,7 +63,9 @@ enum EmailMessage {
     }
 
     /// A complete RFC 5322 message with text and HTML alternatives.
-    static func message(_ text: MessageText, from: String, to: [String], now: Date, boundary: String) -> String {
+    /// With `plain` (a template's text), the message is that text alone.
+    static func message(_ text: MessageText, from: String, to: [String], now: Date, boundary: String,
+                        plain: String? = nil) -> String {
         let formatter = DateFormatter()
         formatter.locale = Locale(identifier: "en_US_POSIX")
         formatter.timeZone = TimeZone(identifier: "UTC")
@@ -61,12 +80,14 @@ enum EmailMessage {
             "MIME-Version: 1.0",
             "Content-Type: multipart/alternative; boundary=\"\(boundary)\"",
         ]
-        let parts = [
+        var parts = [
             "--\(boundary)\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-                + base64Lines(plain(text)),
-            "--\(boundary)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
-                + base64Lines(html(text)),
+                + base64Lines(plain ?? self.plain(text)),
         ]
+        if plain == nil {
+            parts.append("--\(boundary)\r\nContent-Type: text/html; charset=utf-8\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+                         + base64Lines(html(text)))
+        }
         return headers.joined(separator: "\r\n") + "\r\n\r\n" + parts.joined(separator: "\r\n") + "\r\n--\(boundary)--\r\n"
     }
 

@@ -10,17 +10,48 @@ struct MessageText {
 
     var alert: Alert { payload.alert }
 
-    /// `[FIRING] high_error_rate · tiktok` / `[RESOLVED] …`.
+    /// `[FIRING] high_error_rate · tiktok` / `[RESOLVED] …`; a group's
+    /// `[FIRING:12] rule=oauth_failures` (`[FIRING:3, RESOLVED:2]` when
+    /// some resolved); an escalation's `[ESCALATED L2] …`.
     var title: String {
+        if let group = payload.group {
+            var counts: [String] = []
+            if group.firing > 0 { counts.append("FIRING:\(group.firing)") }
+            if group.resolved > 0 || group.firing == 0 { counts.append("RESOLVED:\(group.resolved)") }
+            return "[\(counts.joined(separator: ", "))] " + Self.groupName(group)
+        }
         let state = switch payload.kind {
         case .resolved: "[RESOLVED]"
         case .test: "[TEST]"
         case .fired, .repeated: "[FIRING]"
+        case .escalated: "[ESCALATED L\(payload.escalationLevel ?? 1)]"
         }
         return "\(state) \(alert.rule)" + (alert.platform.map { " · \($0)" } ?? "")
     }
 
-    var valueText: String {
+    /// `rule=oauth_failures, platform=tiktok`.
+    static func groupName(_ group: NotificationPayload.Group) -> String {
+        group.labels.isEmpty ? group.route
+            : group.labels.sorted { $0.key < $1.key }.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+    }
+
+    /// The group's alerts as lines: `tiktok · oauth_failures: 0.12 (threshold > 0.05)`,
+    /// firing first, at most `limit` and a line for the rest.
+    func groupLines(limit: Int = 10) -> [String] {
+        guard let alerts = payload.alerts, let group = payload.group else { return [] }
+        var lines = alerts.prefix(limit).map { alert in
+            let state = alert.status == .resolved ? "RESOLVED" : "FIRING"
+            let name = alert.rule + (alert.platform.map { " · \($0)" } ?? "")
+            return "\(state) \(name): \(Self.valueText(alert))"
+        }
+        let total = group.firing + group.resolved
+        if total > lines.count { lines.append("… and \(total - lines.count) more") }
+        return lines
+    }
+
+    var valueText: String { Self.valueText(alert) }
+
+    static func valueText(_ alert: Alert) -> String {
         let value = alert.value.map(Self.number) ?? "no data"
         return "\(value) (threshold \(alert.comparison) \(Self.number(alert.threshold)))"
     }
@@ -30,9 +61,18 @@ struct MessageText {
 
     var color: String { payload.isResolved ? Self.resolvedColor : Self.colors[alert.severity]! }
 
+    /// The alert on the dashboard; for a group, the dashboard filtered to
+    /// the group's rule and platform when it is grouped by them.
     var dashboardLink: String? {
         guard let publicURL, !publicURL.isEmpty else { return nil }
-        return publicURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/monitoring?alert=\(alert.id)"
+        let base = publicURL.trimmingCharacters(in: CharacterSet(charactersIn: "/")) + "/monitoring"
+        guard let group = payload.group else { return base + "?alert=\(alert.id)" }
+        var query = URLComponents()
+        query.queryItems = [("rule", group.labels["rule"] ?? group.labels["alertname"]), ("platform", group.labels["platform"]),
+                            ("severity", group.labels["severity"])]
+            .compactMap { name, value in value.flatMap { $0.isEmpty ? nil : URLQueryItem(name: name, value: $0) } }
+        if query.queryItems?.isEmpty ?? true { query.queryItems = [URLQueryItem(name: "status", value: "firing")] }
+        return base + "?" + (query.percentEncodedQuery ?? "")
     }
 
     /// How long the alert lasted, for resolutions.

@@ -18,6 +18,17 @@ enum WebhookMessage {
             "sent_at": RFC3339.format(now),
         ]
         if let link = text.dashboardLink { body["dashboard_url"] = link }
+        if let level = text.payload.escalationLevel { body["escalation_level"] = level }
+        // A group's message: its labels and counts, and its alerts (the
+        // first one is also `alert`, so a receiver of single alerts still works).
+        if let group = text.payload.group {
+            body["type"] = "group.\(text.payload.kind.rawValue)"
+            body["group"] = [
+                "id": group.id, "labels": group.labels, "route": group.route, "sequence": group.sequence,
+                "firing": group.firing, "resolved": group.resolved, "changed": group.changed,
+            ]
+            body["alerts"] = (text.payload.alerts ?? []).map(alert)
+        }
         return MessageText.json(body)
     }
 
