@@ -14,6 +14,7 @@ struct AlertRoutes {
     func register(read: RouterGroup<ReadContext>, admin: RouterGroup<AdminContext>) {
         read.get("monitoring/alerts", use: listAlerts)
         read.get("monitoring/alerts/{id}", use: getAlert)
+        read.get("monitoring/alerts/{id}/deliveries", use: deliveries)
         admin.post("monitoring/alerts", use: actOnAlert)
     }
 
@@ -36,7 +37,9 @@ struct AlertRoutes {
         try query.check()
         let page = try await store.alerts.list(filter)
         guard request.wantsCSV else {
-            return try APIJSON.response(AlertPageBody(alerts: page.alerts.map(AlertBody.init), nextCursor: page.nextCursor))
+            let inhibited = try await store.outbox.inhibitions(alertIDs: page.alerts.filter(\.status.isOpen).map(\.id))
+            return try APIJSON.response(AlertPageBody(alerts: page.alerts.map { AlertBody($0, inhibitedBy: inhibited[$0.id]) },
+                                                      nextCursor: page.nextCursor))
         }
         var text = CSV.row(["id", "rule", "severity", "status", "group_key", "platform", "value", "threshold", "samples",
                             "started_at", "fired_at", "acknowledged_at", "acknowledged_by", "resolved_at", "resolved_by",
@@ -58,7 +61,22 @@ struct AlertRoutes {
         guard let (alert, transitions) = try await store.alerts.get(id: id) else {
             throw APIError.notFound("no alert with id \(id)")
         }
-        return try APIJSON.response(AlertDetailBody(alert: AlertBody(alert), transitions: transitions.map(TransitionBody.init)))
+        let inhibited = alert.status.isOpen ? try await store.outbox.inhibitions(alertIDs: [id])[id] : nil
+        return try APIJSON.response(AlertDetailBody(alert: AlertBody(alert, inhibitedBy: inhibited),
+                                                    transitions: transitions.map(TransitionBody.init)))
+    }
+
+    /// The alert's delivery ledger: for each route and channel, what
+    /// happened and why, oldest first.
+    @Sendable func deliveries(_ request: Request, context: ReadContext) async throws -> Response {
+        let id = try PathParameter.id(context.parameters.get("id"), what: "alert")
+        var query = QueryReader(request)
+        let limit = query.integer("limit", 1...5000) ?? 1000
+        try query.check()
+        guard let entries = try await store.outbox.deliveries(alertID: id, limit: limit) else {
+            throw APIError.notFound("no alert with id \(id)")
+        }
+        return try APIJSON.response(DeliveriesBody(alertID: id, deliveries: entries.map(DeliveryBody.init)))
     }
 
     @Sendable func actOnAlert(_ request: Request, context: AdminContext) async throws -> Response {

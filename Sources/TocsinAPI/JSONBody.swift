@@ -81,6 +81,12 @@ struct JSONBody {
 
     /// An object of string values: at most `maxCount` entries, names 1 to
     /// `maxLength` characters, values at most `maxLength`, no NUL.
+    /// A field's raw JSON value (nil when absent or null).
+    func raw(_ name: String) -> Any? {
+        guard let value = fields[name], !(value is NSNull) else { return nil }
+        return value
+    }
+
     mutating func stringMap(_ name: String, maxCount: Int = 32, maxLength: Int = 256) -> [String: String]? {
         guard let value = present(name, required: false) else { return nil }
         guard let map = value as? [String: String] else {

@@ -24,7 +24,8 @@ struct SilenceRoutes {
 
     @Sendable func create(_ request: Request, context: AdminContext) async throws -> Response {
         var body = try await JSONBody.read(request, context: context,
-                                           allowed: ["rule", "platform", "severity", "labels", "starts_at", "ends_at", "comment"])
+                                           allowed: ["rule", "platform", "severity", "labels", "starts_at", "ends_at", "comment",
+                                                     "recurrence"])
         let rule = body.string("rule", maxLength: 64)
         let platform = body.string("platform", maxLength: 64)
         let severityText = body.string("severity", maxLength: 16)
@@ -32,6 +33,12 @@ struct SilenceRoutes {
         let starts = body.timestamp("starts_at")
         let ends = body.timestamp("ends_at", required: true)
         let labels = body.stringMap("labels") ?? [:]
+        var recurrence: Recurrence?
+        if let raw = body.raw("recurrence") {
+            let parsed = Recurrence.parse(json: raw)
+            recurrence = parsed.recurrence
+            body.issues += parsed.problems.map { ValidationIssue(field: $0.field, reason: $0.reason) }
+        }
         var severity: Rule.Severity?
         if let severityText {
             severity = Rule.Severity(rawValue: severityText)
@@ -54,7 +61,7 @@ struct SilenceRoutes {
         guard let comment, let ends else { throw APIError.badRequest("invalid request body") }
         let silence = try await store.silences.create(rule: rule, platform: platform, severity: severity, labels: labels,
                                                       startsAt: starts, endsAt: ends, comment: comment,
-                                                      createdBy: context.identity.name)
+                                                      createdBy: context.identity.name, recurrence: recurrence)
         context.logger.info("silence created", metadata: ["silence.id": "\(silence.id)"])
         // Active as of now, after the insert (whose starts_at is the database's now).
         return try APIJSON.response(["silence": SilenceBody(silence, now: max(store.clock.now(), silence.startsAt))], status: .created)

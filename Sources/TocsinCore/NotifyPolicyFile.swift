@@ -250,3 +250,23 @@ struct PolicyReader {
         return out
     }
 }
+
+extension Recurrence {
+    public static let fields = ["time_zone", "weekdays", "times", "days_of_month", "months", "years"]
+
+    /// A recurrence given as JSON (the API's recurring silences): the same
+    /// fields and forms as a time interval. Returns the problems as
+    /// (field, reason).
+    public static func parse(json value: Any) -> (recurrence: Recurrence?, problems: [(field: String, reason: String)]) {
+        guard value is [String: Any], let node = YAMLDocument.node(json: value) else {
+            return (nil, [("recurrence", "must be an object with \(fields.joined(separator: ", "))")])
+        }
+        var reader = YAMLFields(node, item: nil, allowed: Set(fields))
+        let recurrence = PolicyReader.recurrence(&reader)
+        if reader.problems.isEmpty, let recurrence, recurrence == Recurrence(timeZone: recurrence.timeZone) {
+            return (nil, [("recurrence", "give at least one of weekdays, times, days_of_month, months, years")])
+        }
+        return (reader.problems.isEmpty ? recurrence : nil,
+                reader.problems.map { ("recurrence." + ($0.field ?? ""), $0.message) })
+    }
+}

@@ -216,3 +216,19 @@ extension OutboxRepository {
         return out
     }
 }
+
+extension OutboxRepository {
+    /// The newest outbox row that tells of `alertID` on `channel` (its own
+    /// or a group's message): its id and stored payload.
+    public func latestPayload(alertID: Int, channel: String) async throws -> (id: Int, payload: NotificationPayload)? {
+        guard let row = try await database.read(
+            """
+            SELECT id, content::text AS content FROM notifications
+            WHERE channel = \(channel) AND (alert_id = \(alertID) OR id IN (
+                SELECT notification_id FROM notification_alerts WHERE alert_id = \(alertID)))
+            ORDER BY id DESC LIMIT 1
+            """).first
+        else { return nil }
+        return (try row.decode("id"), try NotificationPayload.decode(try row.decode("content")))
+    }
+}

@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TocsinCore
+import TocsinNotify
 import TocsinStore
 
 /// Reading rules and notification files, and applying them.
@@ -24,13 +25,34 @@ enum ConfigFiles {
     /// The notification configuration of `path`. With `environment`, every
     /// `*_env` variable must be set in it.
     static func notify(_ path: String, environment: [String: String]?) throws -> NotifyConfig {
-        let result = NotifyConfigFile.parse(yaml: try read(path), environment: environment)
+        let result = try parseNotify(path, environment: environment)
         guard let config = result.config else {
             let first = result.problems.first.map(String.init(describing:)) ?? "invalid"
             let more = result.problems.count > 1 ? " (and \(result.problems.count - 1) more; run `tocsin notify check \(path)`)" : ""
             throw CLIError("invalid notifications file \(path): \(first)\(more)")
         }
         return config
+    }
+
+    /// Parses a notifications file, reading its templates (paths relative
+    /// to the file's folder) and rendering each against the sample alerts:
+    /// a template's problem names its file and line.
+    static func parseNotify(_ path: String, environment: [String: String]?) throws -> NotifyConfigFile.Result {
+        let folder = URL(fileURLWithPath: path).deletingLastPathComponent()
+        var result = NotifyConfigFile.parse(yaml: try read(path), environment: environment) { name in
+            let file = name.hasPrefix("/") ? name : folder.appendingPathComponent(name).path
+            return try? read(file)
+        }
+        if let config = result.config {
+            let problems = MessageTemplates.check(config).map {
+                RuleProblem(line: nil, rule: "templates", field: $0.kind.rawValue, message: $0.description)
+            }
+            if !problems.isEmpty {
+                result.problems += problems
+                result.config = nil
+            }
+        }
+        return result
     }
 
     /// `user@host` of this process: who applied a configuration.

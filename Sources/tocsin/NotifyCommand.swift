@@ -8,7 +8,7 @@ struct Notify: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "notify",
         abstract: "Check and apply notifications files, see their history, send test messages.",
-        subcommands: [Check.self, Apply.self, History.self, Test.self]
+        subcommands: [Check.self, Apply.self, History.self, Test.self, Preview.self]
     )
 
     struct Check: AsyncParsableCommand {
@@ -20,9 +20,12 @@ struct Notify: AsyncParsableCommand {
 
         func run() async throws {
             try await runCommand {
-                let result = NotifyConfigFile.parse(yaml: try ConfigFiles.read(file), environment: ProcessInfo.processInfo.environment)
+                let result = try ConfigFiles.parseNotify(file, environment: ProcessInfo.processInfo.environment)
                 guard let config = result.config else { try reportProblems(result.problems, in: file) }
-                print("\(file): OK: \(config.channels.count) channel(s), \(config.routes.count) route(s)")
+                print("\(file): OK: \(config.channels.count) channel(s), \(config.routes.count) route(s)"
+                      + (config.timeIntervals.isEmpty ? "" : ", \(config.timeIntervals.count) time interval(s)")
+                      + (config.inhibitRules.isEmpty ? "" : ", \(config.inhibitRules.count) inhibit rule(s)")
+                      + (config.templates.isEmpty ? "" : ", \(config.templates.count) template(s) rendered against the samples"))
                 for channel in config.channels {
                     print("  \(channel.name) (\(channel.kind.rawValue)) → \(channel.destination)")
                 }
@@ -91,30 +94,42 @@ struct Notify: AsyncParsableCommand {
         @Argument(help: "The channel's name.")
         var channel: String
 
+        @Option(name: .customLong("alert"), help: "Send what the channel gets (or got) for this alert, with its template.")
+        var alert: Int?
+
+        @Flag(name: .customLong("sample"), help: "Send the sample alert (or group) with the channel's template.")
+        var sample = false
+
         func run() async throws {
             try await runCommand {
                 let config = try global.configuration()
-                let environment = ProcessInfo.processInfo.environment
-                let notify: NotifyConfig
-                if let path = config.notifyConfigFile {
-                    notify = try ConfigFiles.notify(path, environment: environment)
-                } else if let url = config.slackWebhookURL {
-                    notify = .slackOnly(url: url)
-                } else {
-                    var applied = NotifyConfig.empty
-                    try await withOneShotStore(global) { store in applied = try await store.config.activeNotify().config }
-                    notify = applied
+                let notify = try await loadNotify(global, config: config)
+                let target = try pick(channel, in: notify)
+                if alert != nil || sample {
+                    let message = try await previewPayload(global, notify: notify, channel: target, alert: alert)
+                    try await send(message.payload, id: message.id, to: target, template: notify.templates[target.kind], config: config)
+                    return
                 }
                 try await send(to: notify, config: config)
             }
         }
 
-        func send(to notify: NotifyConfig, config: Configuration) async throws {
-            guard let target = notify.channel(named: channel) else {
-                let names = notify.channels.map(\.name)
-                throw CLIError("no channel named \(channel)" + (names.isEmpty ? "; set NOTIFY_CONFIG or SLACK_WEBHOOK_URL, or apply a notifications file"
-                                                                 : " (channels: \(names.joined(separator: ", ")))"))
+        func send(_ payload: NotificationPayload, id: Int, to target: NotifyConfig.Channel,
+                  template: NotifyConfig.MessageTemplate?, config: Configuration) async throws {
+            let resolved: ResolvedChannel
+            do { resolved = try SecretResolver().resolve(target) } catch { throw CLIError("\(error)") }
+            let transport = Transport(threads: 1)
+            let outcome = await Sender(transport: transport, publicURL: config.publicURL)
+                .send(payload, id: id, to: resolved, template: template)
+            await transport.shutdown()
+            guard outcome.verdict == .delivered else {
+                throw CLIError("message to \(channel) (\(resolved.destination)) failed: \(outcome.error ?? "unknown error")")
             }
+            print("message delivered to \(channel) (\(resolved.destination))")
+        }
+
+        func send(to notify: NotifyConfig, config: Configuration) async throws {
+            let target = try pick(channel, in: notify)
             let resolved: ResolvedChannel
             do {
                 resolved = try SecretResolver().resolve(target)
@@ -130,7 +145,8 @@ struct Notify: AsyncParsableCommand {
                 acknowledgeNote: nil, resolvedAt: nil, resolvedBy: nil, resolution: nil, resolveNote: nil, labels: [:])
             let transport = Transport(threads: 1)
             let sender = Sender(transport: transport, publicURL: config.publicURL)
-            let outcome = await sender.send(NotificationPayload(kind: .test, alert: alert, transitionAt: now), id: 0, to: resolved)
+            let outcome = await sender.send(NotificationPayload(kind: .test, alert: alert, transitionAt: now), id: 0, to: resolved,
+                                            template: notify.templates[target.kind])
             if target.kind == .pagerduty && outcome.verdict == .delivered {
                 // Close the test incident at once.
                 _ = await sender.send(NotificationPayload(kind: .resolved, alert: alert, transitionAt: now), id: 0, to: resolved)
@@ -140,6 +156,95 @@ struct Notify: AsyncParsableCommand {
                 throw CLIError("test message to \(channel) (\(resolved.destination)) failed: \(outcome.error ?? "unknown error")")
             }
             print("test message delivered to \(channel) (\(resolved.destination))")
+        }
+    }
+}
+
+/// The notification configuration a command works with: NOTIFY_CONFIG,
+/// else SLACK_WEBHOOK_URL (a channel named slack), else the applied one.
+func loadNotify(_ global: GlobalOptions, config: Configuration) async throws -> NotifyConfig {
+    if let path = config.notifyConfigFile {
+        return try ConfigFiles.notify(path, environment: ProcessInfo.processInfo.environment)
+    }
+    if let url = config.slackWebhookURL { return .slackOnly(url: url) }
+    var applied = NotifyConfig.empty
+    try await withOneShotStore(global) { store in applied = try await store.config.activeNotify().config }
+    return applied
+}
+
+func pick(_ name: String, in notify: NotifyConfig) throws -> NotifyConfig.Channel {
+    guard let target = notify.channel(named: name) else {
+        let names = notify.channels.map(\.name)
+        throw CLIError("no channel named \(name)" + (names.isEmpty ? "; set NOTIFY_CONFIG or SLACK_WEBHOOK_URL, or apply a notifications file"
+                                                      : " (channels: \(names.joined(separator: ", ")))"))
+    }
+    return target
+}
+
+/// What `preview` shows and `test --alert/--sample` sends: the newest
+/// outbox row of the alert on the channel (its id and stored payload:
+/// exactly what was or will be sent), else the alert as it is now; or the
+/// sample (a group's when the channel's first route groups).
+func previewPayload(_ global: GlobalOptions, notify: NotifyConfig, channel: NotifyConfig.Channel,
+                    alert: Int?) async throws -> (id: Int, payload: NotificationPayload) {
+    guard let alert else {
+        let grouped = notify.routes.first { $0.channels.contains(channel.name) }?.groupBy != nil
+        let samples = MessageTemplates.samples()
+        return (1, grouped ? samples.last! : samples[0])
+    }
+    guard (1...Int(Int64.max)).contains(alert) else { throw CLIError("--alert must be an alert id") }
+    var found: (id: Int, payload: NotificationPayload)?
+    try await withOneShotStore(global) { store in
+        if let stored = try await store.outbox.latestPayload(alertID: alert, channel: channel.name) {
+            found = stored
+        } else if let (current, _) = try await store.alerts.get(id: alert) {
+            let kind: NotificationPayload.Kind = current.status == .resolved ? .resolved : .fired
+            found = (0, NotificationPayload(kind: kind, alert: current, transitionAt: current.resolvedAt ?? current.firedAt ?? current.startedAt))
+        }
+    }
+    guard let found else { throw CLIError("no alert \(alert)") }
+    return found
+}
+
+extension Notify {
+    struct Preview: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Print exactly what a channel is sent for an alert (or the sample), with its template; sends nothing.",
+            discussion: """
+                Prints the HTTP body (slack, webhook, pagerduty) or the text part (email), byte for byte. For \
+                --alert, the alert's newest message on the channel as it was stored; without a template, the \
+                built-in message (its send time is now).
+                """)
+
+        @OptionGroup var global: GlobalOptions
+
+        @Option(name: .customLong("channel"), help: "The channel's name.")
+        var channel: String
+
+        @Option(name: .customLong("alert"), help: "The alert's id.")
+        var alert: Int?
+
+        @Flag(name: .customLong("sample"), help: "The sample alert (or group) that `notify check` renders.")
+        var sample = false
+
+        func run() async throws {
+            try await runCommand {
+                guard (alert != nil) != sample else { throw CLIError("give --alert ID or --sample") }
+                let config = try global.configuration()
+                let notify = try await loadNotify(global, config: config)
+                let target = try pick(channel, in: notify)
+                let (id, payload) = try await previewPayload(global, notify: notify, channel: target, alert: alert)
+                // A routing key is a secret: shown only when this process has it.
+                let key = target.kind == .pagerduty ? ((try? SecretResolver().resolve(target))?.routingKey ?? "(routing key)") : nil
+                let body: Data
+                do {
+                    body = try Sender.body(payload, id: id, kind: target.kind, template: notify.templates[target.kind],
+                                           publicURL: config.publicURL, now: Date(), routingKey: key)
+                } catch {
+                    throw CLIError("\(error)")
+                }
+                FileHandle.standardOutput.write(body)
+            }
         }
     }
 }

@@ -27,16 +27,20 @@ struct AlertBody: Encodable, Sendable {
     @NullEncoded var resolution: Resolution?
     @NullEncoded var resolveNote: String?
     var labels: [String: String]
+    /// The open alert whose inhibit rule holds this one's notifications.
+    @NullEncoded var inhibitedBy: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, rule, severity, status, platform, value, threshold, comparison, samples, description, resolution, labels
+        case inhibitedBy = "inhibited_by"
         case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
         case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
         case acknowledgeNote = "acknowledge_note", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
         case resolveNote = "resolve_note"
     }
 
-    init(_ alert: Alert) {
+    init(_ alert: Alert, inhibitedBy: Int? = nil) {
+        self.inhibitedBy = inhibitedBy
         id = alert.id
         rule = alert.rule
         severity = alert.severity
@@ -77,10 +81,11 @@ struct TransitionBody: Encodable, Sendable {
     @NullEncoded var note: String?
     @NullEncoded var resolution: Resolution?
     var at: Date
+    @NullEncoded var escalationLevel: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, transition, from, to, value, threshold, samples, actor, note, resolution, at
-        case alertID = "alert_id"
+        case alertID = "alert_id", escalationLevel = "escalation_level"
     }
 
     init(_ t: AlertTransition) {
@@ -96,6 +101,7 @@ struct TransitionBody: Encodable, Sendable {
         note = t.note
         resolution = t.resolution
         at = t.at
+        escalationLevel = t.escalationLevel
     }
 }
 
@@ -105,6 +111,15 @@ struct AlertPageBody: Encodable, Sendable {
     enum CodingKeys: String, CodingKey {
         case alerts
         case nextCursor = "next_cursor"
+    }
+}
+
+struct DeliveriesBody: Encodable, Sendable {
+    var alertID: Int
+    var deliveries: [DeliveryBody]
+    enum CodingKeys: String, CodingKey {
+        case deliveries
+        case alertID = "alert_id"
     }
 }
 

@@ -67,10 +67,11 @@ struct NotificationBody: Encodable, Sendable {
     var createdAt: Date
     @NullEncoded var nextAttemptAt: Date?
     @NullEncoded var sentAt: Date?
+    @NullEncoded var groupID: Int?
 
     enum CodingKeys: String, CodingKey {
         case id, rule, channel, transition, sequence, status, attempts
-        case alertID = "alert_id", channelKind = "channel_kind", lastError = "last_error"
+        case alertID = "alert_id", channelKind = "channel_kind", lastError = "last_error", groupID = "group_id"
         case lastStatusCode = "last_status_code", createdAt = "created_at", nextAttemptAt = "next_attempt_at"
         case sentAt = "sent_at"
     }
@@ -90,6 +91,7 @@ struct NotificationBody: Encodable, Sendable {
         createdAt = n.createdAt
         nextAttemptAt = n.nextAttemptAt
         sentAt = n.sentAt
+        groupID = n.groupID
     }
 }
 
@@ -128,9 +130,10 @@ struct SilenceBody: Encodable, Sendable {
     var createdBy: String
     var deleted: Bool
     var active: Bool
+    @NullEncoded var recurrence: RecurrenceBody?
 
     enum CodingKeys: String, CodingKey {
-        case id, rule, platform, severity, labels, comment, deleted, active
+        case id, rule, platform, severity, labels, comment, deleted, active, recurrence
         case startsAt = "starts_at", endsAt = "ends_at", createdBy = "created_by"
     }
 
@@ -146,6 +149,88 @@ struct SilenceBody: Encodable, Sendable {
         createdBy = s.createdBy
         deleted = s.deleted
         active = s.isActive(at: now)
+        recurrence = s.recurrence.map(RecurrenceBody.init)
+    }
+}
+
+/// A recurring window in the forms a request gives it: weekdays and
+/// months by name ranges ("monday:friday"), times as HH:MM:SS.
+struct RecurrenceBody: Encodable, Sendable {
+    struct Times: Encodable, Sendable {
+        var start: String
+        var end: String
+    }
+
+    var timeZone: String
+    var weekdays: [String]
+    var times: [Times]
+    var daysOfMonth: [String]
+    var months: [String]
+    var years: [String]
+
+    enum CodingKeys: String, CodingKey {
+        case weekdays, times, months, years
+        case timeZone = "time_zone", daysOfMonth = "days_of_month"
+    }
+
+    init(_ r: Recurrence) {
+        func clock(_ seconds: Int) -> String { String(format: "%02d:%02d:%02d", seconds / 3600, seconds % 3600 / 60, seconds % 60) }
+        func spans(_ spans: [Recurrence.Span], names: [String]) -> [String] {
+            spans.map { span in
+                let name = { (n: Int) in names.isEmpty ? String(n) : names[n - 1] }
+                return span.from == span.to ? name(span.from) : "\(name(span.from)):\(name(span.to))"
+            }
+        }
+        timeZone = r.timeZone
+        weekdays = spans(r.weekdays, names: ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"])
+        times = r.times.map { Times(start: clock($0.start), end: clock($0.end)) }
+        daysOfMonth = spans(r.daysOfMonth, names: [])
+        months = spans(r.months, names: ["january", "february", "march", "april", "may", "june", "july", "august",
+                                         "september", "october", "november", "december"])
+        years = spans(r.years, names: [])
+    }
+}
+
+/// One entry of an alert's delivery ledger.
+struct DeliveryBody: Encodable, Sendable {
+    var id: Int
+    var at: Date
+    @NullEncoded var route: String?
+    var channel: String
+    var event: DeliveryEvent
+    @NullEncoded var transition: NotificationTransition?
+    @NullEncoded var notificationID: Int?
+    @NullEncoded var groupID: Int?
+    @NullEncoded var inhibitedBy: Int?
+    @NullEncoded var silenceID: Int?
+    @NullEncoded var timeInterval: String?
+    @NullEncoded var until: Date?
+    @NullEncoded var escalationLevel: Int?
+    @NullEncoded var statusCode: Int?
+    @NullEncoded var detail: String?
+
+    enum CodingKeys: String, CodingKey {
+        case id, at, route, channel, event, transition, until, detail
+        case notificationID = "notification_id", groupID = "group_id", inhibitedBy = "inhibited_by", silenceID = "silence_id"
+        case timeInterval = "time_interval", escalationLevel = "escalation_level", statusCode = "status_code"
+    }
+
+    init(_ d: DeliveryRecord) {
+        id = d.id
+        at = d.at
+        route = d.route
+        channel = d.channel
+        event = d.event
+        transition = d.transition
+        notificationID = d.notificationID
+        groupID = d.groupID
+        inhibitedBy = d.inhibitedBy
+        silenceID = d.silenceID
+        timeInterval = d.timeInterval
+        until = d.until
+        escalationLevel = d.escalationLevel
+        statusCode = d.statusCode
+        detail = d.detail
     }
 }
 
