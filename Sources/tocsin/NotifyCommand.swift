@@ -103,14 +103,19 @@ struct Notify: AsyncParsableCommand {
         func run() async throws {
             try await runCommand {
                 let config = try global.configuration()
-                let notify = try await loadNotify(global, config: config)
-                let target = try pick(channel, in: notify)
-                if alert != nil || sample {
-                    let message = try await previewPayload(global, notify: notify, channel: target, alert: alert)
-                    try await send(message.payload, id: message.id, to: target, template: notify.templates[target.kind], config: config)
-                    return
+                let (alert, sample, channel) = (self.alert, self.sample, self.channel)
+                let test = self
+                try await withNotifyStore(global, config: config, alert: alert) { store in
+                    let notify = try await loadNotify(store, config: config)
+                    let target = try pick(channel, in: notify)
+                    if alert != nil || sample {
+                        let message = try await previewPayload(store, notify: notify, channel: target, alert: alert)
+                        try await test.send(message.payload, id: message.id, to: target, template: notify.templates[target.kind],
+                                            config: config)
+                        return
+                    }
+                    try await test.send(to: notify, config: config)
                 }
-                try await send(to: notify, config: config)
             }
         }
 
@@ -162,14 +167,23 @@ struct Notify: AsyncParsableCommand {
 
 /// The notification configuration a command works with: NOTIFY_CONFIG,
 /// else SLACK_WEBHOOK_URL (a channel named slack), else the applied one.
-func loadNotify(_ global: GlobalOptions, config: Configuration) async throws -> NotifyConfig {
+func loadNotify(_ store: Store?, config: Configuration) async throws -> NotifyConfig {
     if let path = config.notifyConfigFile {
         return try ConfigFiles.notify(path, environment: ProcessInfo.processInfo.environment)
     }
     if let url = config.slackWebhookURL { return .slackOnly(url: url) }
-    var applied = NotifyConfig.empty
-    try await withOneShotStore(global) { store in applied = try await store.config.activeNotify().config }
-    return applied
+    return try await store?.config.activeNotify().config ?? .empty
+}
+
+/// Runs `body` with the store when the command needs the database (the
+/// applied configuration, an alert), else without: one store per process.
+func withNotifyStore(_ global: GlobalOptions, config: Configuration, alert: Int?,
+                     _ body: @escaping @Sendable (Store?) async throws -> Void) async throws {
+    if alert == nil && (config.notifyConfigFile != nil || config.slackWebhookURL != nil) {
+        try await body(nil)
+    } else {
+        try await withOneShotStore(global) { store in try await body(store) }
+    }
 }
 
 func pick(_ name: String, in notify: NotifyConfig) throws -> NotifyConfig.Channel {
@@ -185,25 +199,18 @@ func pick(_ name: String, in notify: NotifyConfig) throws -> NotifyConfig.Channe
 /// outbox row of the alert on the channel (its id and stored payload:
 /// exactly what was or will be sent), else the alert as it is now; or the
 /// sample (a group's when the channel's first route groups).
-func previewPayload(_ global: GlobalOptions, notify: NotifyConfig, channel: NotifyConfig.Channel,
+func previewPayload(_ store: Store?, notify: NotifyConfig, channel: NotifyConfig.Channel,
                     alert: Int?) async throws -> (id: Int, payload: NotificationPayload) {
     guard let alert else {
         let grouped = notify.routes.first { $0.channels.contains(channel.name) }?.groupBy != nil
         let samples = MessageTemplates.samples()
         return (1, grouped ? samples.last! : samples[0])
     }
-    guard (1...Int(Int64.max)).contains(alert) else { throw CLIError("--alert must be an alert id") }
-    var found: (id: Int, payload: NotificationPayload)?
-    try await withOneShotStore(global) { store in
-        if let stored = try await store.outbox.latestPayload(alertID: alert, channel: channel.name) {
-            found = stored
-        } else if let (current, _) = try await store.alerts.get(id: alert) {
-            let kind: NotificationPayload.Kind = current.status == .resolved ? .resolved : .fired
-            found = (0, NotificationPayload(kind: kind, alert: current, transitionAt: current.resolvedAt ?? current.firedAt ?? current.startedAt))
-        }
-    }
-    guard let found else { throw CLIError("no alert \(alert)") }
-    return found
+    guard alert >= 1, let store else { throw CLIError("--alert must be an alert id") }
+    if let stored = try await store.outbox.latestPayload(alertID: alert, channel: channel.name) { return stored }
+    guard let (current, _) = try await store.alerts.get(id: alert) else { throw CLIError("no alert \(alert)") }
+    let kind: NotificationPayload.Kind = current.status == .resolved ? .resolved : .fired
+    return (0, NotificationPayload(kind: kind, alert: current, transitionAt: current.resolvedAt ?? current.firedAt ?? current.startedAt))
 }
 
 extension Notify {
@@ -231,19 +238,22 @@ extension Notify {
             try await runCommand {
                 guard (alert != nil) != sample else { throw CLIError("give --alert ID or --sample") }
                 let config = try global.configuration()
-                let notify = try await loadNotify(global, config: config)
-                let target = try pick(channel, in: notify)
-                let (id, payload) = try await previewPayload(global, notify: notify, channel: target, alert: alert)
-                // A routing key is a secret: shown only when this process has it.
-                let key = target.kind == .pagerduty ? ((try? SecretResolver().resolve(target))?.routingKey ?? "(routing key)") : nil
-                let body: Data
-                do {
-                    body = try Sender.body(payload, id: id, kind: target.kind, template: notify.templates[target.kind],
-                                           publicURL: config.publicURL, now: Date(), routingKey: key)
-                } catch {
-                    throw CLIError("\(error)")
+                let (alert, channel) = (self.alert, self.channel)
+                try await withNotifyStore(global, config: config, alert: alert) { store in
+                    let notify = try await loadNotify(store, config: config)
+                    let target = try pick(channel, in: notify)
+                    let (id, payload) = try await previewPayload(store, notify: notify, channel: target, alert: alert)
+                    // A routing key is a secret: shown only when this process has it.
+                    let key = target.kind == .pagerduty ? ((try? SecretResolver().resolve(target))?.routingKey ?? "(routing key)") : nil
+                    let body: Data
+                    do {
+                        body = try Sender.body(payload, id: id, kind: target.kind, template: notify.templates[target.kind],
+                                               publicURL: config.publicURL, now: Date(), routingKey: key)
+                    } catch {
+                        throw CLIError("\(error)")
+                    }
+                    FileHandle.standardOutput.write(body)
                 }
-                FileHandle.standardOutput.write(body)
             }
         }
     }
