@@ -409,3 +409,49 @@ struct NotificationPolicyTests {
         }
     }
 }
+
+@Suite("notify check and preview without a database")
+struct NotifyCheckTests {
+    @Test("notify check renders every template against the samples and reports a template's errors with its file and line")
+    func templateErrors() async throws {
+        let folder = TestEnvironment.temporaryDirectory + "/check-" + randomSuffix()
+        try FileManager.default.createDirectory(atPath: folder, withIntermediateDirectories: true)
+        try "{\"text\": \"{{title}}\",\n \"n\": \"{{#alerts}}{{id}}{{/alert}}\"}\n".write(toFile: folder + "/bad.mustache", atomically: true, encoding: .utf8)
+        try "{\"text\": \"{{title}}\" {{value}}\n".write(toFile: folder + "/notjson.mustache", atomically: true, encoding: .utf8)
+        try "{{title}}\n{{#group}}{{firing}} firing{{/group}}\n".write(toFile: folder + "/mail.mustache", atomically: true, encoding: .utf8)
+        let file = folder + "/notify.yaml"
+        func write(_ templates: String) throws {
+            try """
+                channels:
+                  - name: slack
+                    kind: slack
+                    url: https://hooks.slack.com/services/T/B/x
+                  - name: hook
+                    kind: webhook
+                    url: https://example.com/hook
+                routes:
+                  - channels: [slack, hook]
+                templates:
+                \(templates)
+                """.write(toFile: file, atomically: true, encoding: .utf8)
+        }
+        try write("  slack: bad.mustache\n  webhook: notjson.mustache\n  email: mail.mustache")
+        let failed = try await TestProcess.run(["notify", "check", file])
+        #expect(failed.status == 1)
+        #expect(failed.stderr.contains("bad.mustache:2: template slack"), "\(failed.stderr)")
+        #expect(failed.stderr.contains("notjson.mustache: template webhook: renders text that is not JSON"), "\(failed.stderr)")
+        try write("  email: mail.mustache\n  slack: missing.mustache")
+        let missing = try await TestProcess.run(["notify", "check", file])
+        #expect(missing.status == 1)
+        #expect(missing.stderr.contains("cannot read missing.mustache"), "\(missing.stderr)")
+        try write("  email: mail.mustache")
+        let fine = try await TestProcess.run(["notify", "check", file])
+        #expect(fine.status == 0, "\(fine.stderr)")
+        #expect(fine.stdout.contains("1 template(s) rendered against the samples"))
+        // Preview with the file: the sample group (the route does not group, so the single alert).
+        let preview = try await TestProcess.run(["notify", "preview", "--channel", "hook", "--sample"], environment: ["NOTIFY_CONFIG": file])
+        #expect(preview.status == 0, "\(preview.stderr)")
+        #expect((try JSONSerialization.jsonObject(with: Data(preview.stdout.utf8)) as? [String: Any])?["title"] as? String
+                == "[FIRING] oauth_failures · tiktok")
+    }
+}
