@@ -1,12 +1,14 @@
 /**
  * The "Active alerts" section (#active-alerts): the list of open alerts,
  * updated in place from GET /api/monitoring/alerts and the live stream, and
- * the admin's Acknowledge / Resolve buttons with their inline note form.
- * Also keeps the page title's count of firing alerts.
+ * the admin's Acknowledge / Resolve buttons with their inline note form,
+ * the inhibiting alert of an inhibited one, and each alert's delivery
+ * ledger (Deliveries). Also keeps the page title's count of firing alerts.
  */
 
 import { ApiError, api } from './api.js';
 import { OPEN_STATUSES } from './config.js';
+import { deliveriesButton } from './deliveries.js';
 import {
   $, el, fill, markLoaded, platformChip, setProps, severityBadge, show, statusPill, timeAgo,
 } from './dom.js';
@@ -49,7 +51,8 @@ export function renderActiveAlerts() {
     if (item) existing.delete(key);
     else {
       item = el('li', { className: 'alert' },
-        el('div', { className: 'alert-main' }), el('div', { className: 'alert-actions' }), el('div', { className: 'alert-form-slot' }));
+        el('div', { className: 'alert-main' }), el('div', { className: 'alert-actions' }), el('div', { className: 'alert-form-slot' }),
+        el('div', { className: 'alert-deliveries' }));
     }
     updateAlertItem(item, alert);
     if (list.children[index] !== item) list.insertBefore(item, list.children[index] || null);
@@ -89,7 +92,16 @@ function alertContent(alert) {
         : null,
       runbook ? el('a', { href: runbook, target: '_blank', rel: 'noopener noreferrer', text: 'Runbook' }) : null),
     alertNote(alert) ? el('div', { className: 'alert-note', text: `Note: ${alertNote(alert)}` }) : null,
+    isNum(alert.inhibited_by) ? el('div', { className: 'alert-inhibited', dataset: { inhibitedBy: alert.inhibited_by } },
+      'Inhibited by ', inhibitorText(alert.inhibited_by), ': not notified while it is open') : null,
   ];
+}
+
+/** "alert #12 (token_refresh_failures · tiktok)" when that alert is on the page. */
+function inhibitorText(id) {
+  const source = state.activeAlerts.get(id);
+  const name = source ? ` (${source.rule}${source.platform ? ` · ${source.platform}` : ''})` : '';
+  return el('strong', { text: `alert #${id}${name}` });
 }
 
 /** Acknowledge (unless already acknowledged) and Resolve, for admins only. */
@@ -109,7 +121,7 @@ function updateAlertItem(item, alert) {
       status: alert.status || '', platform: alert.platform || '',
     },
   });
-  const [main, actions, formSlot] = item.children;
+  const [main, actions, formSlot, deliveriesSlot] = item.children;
   // The note form stays only while it is the open one and its action still applies: it goes
   // once submitted, or when the alert got acknowledged (e.g. by someone else) under an open
   // acknowledge form.
@@ -119,6 +131,7 @@ function updateAlertItem(item, alert) {
 
   fill(main, alertContent(alert));
   fill(actions, alertButtons(alert));
+  actions.append(deliveriesButton(alert.id, deliveriesSlot));
 
   if (state.flash.has(alert.id)) {
     state.flash.delete(alert.id);

@@ -128,4 +128,5 @@ export async function request(method, path, { query, body, auth = true, timeoutM
 export const api = {
   get: (path, query, options) => request('GET', path, { ...options, query }),
   post: (path, body, options) => request('POST', path, { ...options, body }),
+  delete: (path, options) => request('DELETE', path, options),
 };

@@ -46,6 +46,10 @@
  *                                #run-checks-result tr[data-outcome]
  *   #dead-letters (hidden when GET /api/notifications answers 404) tbody tr[data-notification-id],
  *                                button[data-action="retry"] (admin only), #dead-letters-none
+ *   #active-alerts li .alert-inhibited[data-inhibited-by] (an inhibited alert), button[data-action="deliveries"]
+ *                                and .alert-deliveries tr[data-event][data-channel] (the alert's delivery ledger)
+ *   #silences tbody tr[data-silence-id][data-active][data-recurring], button[data-action="end-silence"] and
+ *                                #silence-form (admin only), #silences-none
  *   #alert-history tbody tr[data-alert-id][data-status][data-severity], #history-none,
  *                                #history-filters (#history-status, #history-severity, #history-rule,
  *                                #history-platform, #history-window), #history-prev, #history-next, #history-page
@@ -67,6 +71,7 @@ import { onHistoryFilterChange, pageHistory } from './history.js';
 import { configureLoading } from './loading.js';
 import { refreshAll, renderLastUpdated, scheduleNext } from './refresh.js';
 import { checkSession, logout, onLoginSubmit, onSessionEnded, setView } from './sign-in.js';
+import { onSilenceSubmit } from './silences.js';
 import { state } from './state.js';
 import { checkStreamSilence } from './stream.js';
 import { runChecks } from './workers.js';
@@ -96,6 +101,7 @@ function wire() {
   });
   $('#history-filters').addEventListener('change', onHistoryFilterChange);
   $('#run-checks').addEventListener('click', runChecks);
+  $('#silence-form').addEventListener('submit', onSilenceSubmit);
   // Back from a background tab after a while: catch up at once.
   document.addEventListener('visibilitychange', () => {
     if (document.visibilityState === 'visible' && state.session && state.autoRefresh && !state.failing

@@ -18,6 +18,7 @@ import { loadHistory } from './history.js';
 import { runLoads, startBannerCountdown } from './loading.js';
 import { loadDeadLetters } from './notifications.js';
 import { loadRules } from './rules.js';
+import { loadSilences } from './silences.js';
 import { loadSummary } from './stats.js';
 import { state } from './state.js';
 import { loadWorkers } from './workers.js';
@@ -36,6 +37,7 @@ function fullLoads() {
     ['alerts', loadActiveAlerts],
     ['workers', loadWorkers],
     ['dead-letters', loadDeadLetters],
+    ['silences', loadSilences],
     ['history', loadHistory],
   ];
 }
