@@ -100,4 +100,45 @@ struct MessageTests {
         let bare = try Self.json(WebhookMessage.body(Self.text(.test, publicURL: nil), now: 0))
         #expect(bare["dashboard_url"] == nil && bare["type"] as? String == "alert.test")
     }
+
+    @Test("webhook version 2 for groups and escalations: exactly the keys of docs/webhook-v2.schema.json; PagerDuty one incident per group")
+    func groupsAndEscalations() throws {
+        let schemaURL = TestEnvironment.repositoryRoot.appendingPathComponent("docs/webhook-v2.schema.json")
+        let schema = try #require(try JSONSerialization.jsonObject(with: Data(contentsOf: schemaURL)) as? [String: Any])
+        let properties = try #require(schema["properties"] as? [String: Any])
+        let types = Set(((properties["type"] as? [String: Any])?["enum"] as? [String]) ?? [])
+        let groupRequired = Set(((properties["group"] as? [String: Any])?["required"] as? [String]) ?? [])
+        var second = Self.alert
+        second.id = 88
+        second.platform = "instagram"
+        var resolved = Self.alert
+        resolved.id = 89
+        resolved.status = .resolved
+        let group = NotificationPayload.Group(id: 5, labels: ["rule": "high_error_rate"], route: "ops", sequence: 2,
+                                              firing: 2, resolved: 1, changed: 2)
+        let payload = NotificationPayload(group: group, kind: .fired, alerts: [Self.alert, second, resolved], transitionAt: 1_795_935_383)
+        let text = MessageText(payload: payload, notificationID: 9, publicURL: "https://tocsin.example.com")
+        let body = try Self.json(WebhookMessage.body(text, now: 1_795_935_400))
+        #expect(Set(body.keys).isSubset(of: Set(properties.keys)))
+        #expect(body["version"] as? Int == 2 && body["type"] as? String == "group.fired")
+        #expect(types.contains(body["type"] as? String ?? ""))
+        #expect(Set((body["group"] as? [String: Any] ?? [:]).keys) == groupRequired)
+        #expect((body["alerts"] as? [[String: Any]])?.count == 3)
+        #expect(body["title"] as? String == "[FIRING:2, RESOLVED:1] rule=high_error_rate")
+        #expect(body["dashboard_url"] as? String == "https://tocsin.example.com/monitoring?rule=high_error_rate")
+        let slack = try Self.json(SlackMessage.body(text, now: 1_795_935_400))
+        let attachment = try #require((slack["attachments"] as? [[String: Any]])?.first)
+        #expect((attachment["text"] as? String)?.contains("FIRING high_error_rate · instagram: 0.0834 (threshold > 0.05)") == true)
+        let pd = try Self.json(PagerDutyMessage.body(text, routingKey: "k"))
+        #expect(pd["dedup_key"] as? String == "tocsin-group-5" && pd["event_action"] as? String == "trigger")
+        let escalation = MessageText(payload: NotificationPayload(escalationLevel: 2, alert: Self.alert, transitionAt: 1_795_935_383),
+                                     notificationID: 10, publicURL: nil)
+        let escalated = try Self.json(WebhookMessage.body(escalation, now: 1_795_935_400))
+        #expect(escalated["version"] as? Int == 2 && escalated["type"] as? String == "alert.escalated")
+        #expect(escalated["escalation_level"] as? Int == 2 && escalated["title"] as? String == "[ESCALATED L2] high_error_rate · tiktok")
+        #expect(EmailMessage.subject(escalation) == "[ESCALATED L2][ERROR] high_error_rate · tiktok")
+        // v1 stays v1: the single-alert message has no new keys.
+        let plain = try Self.json(WebhookMessage.body(Self.text(.fired), now: 1_795_935_400))
+        #expect(plain["version"] as? Int == 1 && plain["group"] == nil && plain["escalation_level"] == nil)
+    }
 }

@@ -28,6 +28,8 @@ struct ReportingTests {
         "Upload error rate by platform per day",
         "Notification delivery by channel",
         "Dead letters",
+        "Alerts that never reached anyone",
+        "Median time to first delivery per channel",
         "Rule evaluations in the last 24 hours",
     ]
 
@@ -273,6 +275,21 @@ struct ReportingSeed: Sendable {
         try await notification("N11", alert: "A9", "fired", channel: "slack-ops", kind: "slack", status: "sent", attempts: 1,
                                created: seed.at(40, 1, 0), deliveredAfter: 5, code: 200)
 
+        // The delivery ledger of those rows: routed when queued; sent,
+        // dead, silenced or dropped as they ended (N5 is still pending).
+        try await pool.query(
+            """
+            INSERT INTO delivery_ledger (alert_id, notification_id, route, channel, event, transition, at)
+            SELECT alert_id, id, 'route #1', channel, 'routed', transition, created_at FROM notifications
+            """)
+        try await pool.query(
+            """
+            INSERT INTO delivery_ledger (alert_id, notification_id, route, channel, event, transition, status_code, at)
+            SELECT alert_id, id, 'route #1', channel, status, transition, last_status_code,
+                   CASE WHEN status = 'sent' THEN sent_at ELSE updated_at END
+            FROM notifications WHERE status IN ('sent', 'dead', 'silenced', 'dropped')
+            """)
+
         // Evaluations: upload_errors twice (two groups each; 4.5 and 2.5 ms; no
         // data in one group the first time), token_failures once in the last
         // 24 hours (1.25 ms) and once 30 hours ago (left out).
@@ -362,6 +379,22 @@ struct ReportingSeed: Sendable {
                  "404", "HTTP 404: not found", shown["N10 failed"]!],
                 [String(notifications["N4"]!), String(alerts["A4"]!), "upload_errors", "slack-ops", "fired", "8", "503",
                  "HTTP 503: upstream unavailable", shown["N4 failed"]!],
+            ])
+        case "Alerts that never reached anyone":
+            // Fired in 30 days without a sent entry, newest firing first: A10 (dead
+            // webhook, pending Slack), A4 (dead), A8 (dropped), A6 (silenced).
+            return Expected(columns: ["alert_id", "rule", "platform", "status", "fired_on", "what_happened"], rows: [
+                [String(alerts["A10"]!), "slow_webhooks", "", "firing", day[1]!, "dead, routed"],
+                [String(alerts["A4"]!), "upload_errors", "instagram", "resolved", day[1]!, "dead, routed"],
+                [String(alerts["A8"]!), "slow_webhooks", "", "resolved", day[2]!, "dropped, routed"],
+                [String(alerts["A6"]!), "token_failures", "", "acknowledged", day[3]!, "routed, silenced"],
+            ])
+        case "Median time to first delivery per channel":
+            return Expected(columns: ["channel", "alerts_reached", "median_seconds", "max_seconds"], rows: [
+                // A5: its firing was sent after 1 s (its resolution later does not count).
+                ["pagerduty", "1", "1.0", "1.0"],
+                // A1, A2, A3 after 2, 4 and 30 s; A9 is 40 days old.
+                ["slack-ops", "3", "4.0", "30.0"],
             ])
         case "Rule evaluations in the last 24 hours":
             return Expected(columns: ["rule", "evaluations", "avg_ms", "max_ms", "with_no_data", "last_evaluated_at"], rows: [

@@ -7,7 +7,7 @@ enum EmailMessage {
     static func subject(_ text: MessageText) -> String {
         if text.payload.group != nil { return text.title }
         if text.payload.kind == .escalated {
-            return "\(text.title.prefix { $0 != " " })[\(text.alert.severity.rawValue.uppercased())] \(text.alert.rule)"
+            return "[ESCALATED L\(text.payload.escalationLevel ?? 1)][\(text.alert.severity.rawValue.uppercased())] \(text.alert.rule)"
                 + (text.alert.platform.map { " · \($0)" } ?? "")
         }
         let state = text.payload.isResolved ? "[RESOLVED]" : text.payload.kind == .test ? "[TEST]" : "[FIRING]"

@@ -2,10 +2,13 @@ import Foundation
 import TocsinCore
 
 /// The generic webhook body, version 1 (documented in docs/webhook.md,
-/// schema docs/webhook-v1.schema.json). Its own format: changing the API
-/// or the stored payload does not change what receivers get.
+/// schema docs/webhook-v1.schema.json); version 2 (webhook-v2.schema.json)
+/// for what version 1 cannot say: a group's message and an escalation. Its
+/// own format: changing the API or the stored payload does not change what
+/// receivers get.
 enum WebhookMessage {
     static let version = 1
+    static let groupVersion = 2
 
     static func body(_ text: MessageText, now: Date) -> Data {
         var body: [String: Any] = [
@@ -18,10 +21,14 @@ enum WebhookMessage {
             "sent_at": RFC3339.format(now),
         ]
         if let link = text.dashboardLink { body["dashboard_url"] = link }
-        if let level = text.payload.escalationLevel { body["escalation_level"] = level }
+        if let level = text.payload.escalationLevel {
+            body["version"] = groupVersion
+            body["escalation_level"] = level
+        }
         // A group's message: its labels and counts, and its alerts (the
         // first one is also `alert`, so a receiver of single alerts still works).
         if let group = text.payload.group {
+            body["version"] = groupVersion
             body["type"] = "group.\(text.payload.kind.rawValue)"
             body["group"] = [
                 "id": group.id, "labels": group.labels, "route": group.route, "sequence": group.sequence,
