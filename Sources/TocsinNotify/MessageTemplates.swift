@@ -126,7 +126,10 @@ public enum MessageTemplates {
             "samples": payload.alert.samples,
             "labels": pairs(AlertLabelSet.of(payload.alert)),
             "dedup_key": PagerDutyMessage.dedupKey(payload),
+            "color": payload.group.map { $0.firing == 0 ? MessageText.resolvedColor : text.color } ?? text.color,
+            "severity_upper": payload.alert.severity.rawValue.uppercased(),
         ]
+        if let duration = text.durationText { model["duration"] = duration }
         if let platform = payload.alert.platform { model["platform"] = platform }
         if let runbook = payload.alert.runbookURL { model["runbook"] = runbook }
         if let link = text.dashboardLink { model["dashboard_url"] = link }
@@ -140,6 +143,8 @@ public enum MessageTemplates {
             model["alerts"] = alerts
             model["firing_alerts"] = alerts.filter { ($0["is_resolved"] as? Bool) == false }
             model["resolved_alerts"] = alerts.filter { ($0["is_resolved"] as? Bool) == true }
+            model["lines"] = text.groupLines()
+            model["lines_text"] = text.groupLines().joined(separator: "\n")
         } else {
             model["alerts"] = [alert(payload.alert)]
         }

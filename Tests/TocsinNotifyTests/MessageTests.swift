@@ -141,4 +141,35 @@ struct MessageTests {
         let plain = try Self.json(WebhookMessage.body(Self.text(.fired), now: 1_795_935_400))
         #expect(plain["version"] as? Int == 1 && plain["group"] == nil && plain["escalation_level"] == nil)
     }
+
+    @Test("the shipped templates (templates/*.mustache) give the built-in messages: Slack and PagerDuty the same JSON (Slack without ts), e-mail the same text")
+    func defaultTemplates() throws {
+        func template(_ name: String) throws -> NotifyConfig.MessageTemplate {
+            let url = TestEnvironment.repositoryRoot.appendingPathComponent("templates/\(name).mustache")
+            return .init(source: "templates/\(name).mustache", text: try String(contentsOf: url, encoding: .utf8))
+        }
+        let slack = try template("slack"), email = try template("email"), pagerduty = try template("pagerduty")
+        let config = NotifyConfig(channels: [], routes: [], templates: [.slack: slack, .email: email, .pagerduty: pagerduty,
+                                                                          .webhook: try template("webhook")])
+        #expect(MessageTemplates.check(config).isEmpty, "\(MessageTemplates.check(config))")
+        for payload in MessageTemplates.samples() {
+            for publicURL in ["https://tocsin.example.com", nil] {
+                let text = MessageText(payload: payload, notificationID: 3, publicURL: publicURL)
+                var builtIn = try Self.json(SlackMessage.body(text, now: 1_795_935_400))
+                var attachments = try #require(builtIn["attachments"] as? [[String: Any]])
+                attachments[0]["ts"] = nil
+                builtIn["attachments"] = attachments
+                let rendered = try Self.json(Data(try MessageTemplates.render(slack, kind: .slack, text: text).utf8))
+                #expect(NSDictionary(dictionary: rendered).isEqual(to: builtIn), "slack \(payload.kind) \(payload.group != nil)")
+                let plain = try MessageTemplates.render(email, kind: .email, text: text)
+                #expect(plain.trimmingCharacters(in: .newlines) == EmailMessage.plain(text), "email \(payload.kind)")
+                let event = try Self.json(PagerDutyMessage.body(text, routingKey: "k"))
+                let templated = try Self.json(Sender.body(payload, id: 3, kind: .pagerduty, template: pagerduty,
+                                                          publicURL: publicURL, now: 0, routingKey: "k"))
+                #expect((templated["dedup_key"] as? String) == (event["dedup_key"] as? String))
+                #expect(((templated["payload"] as? [String: Any])?["summary"] as? String)
+                        == ((event["payload"] as? [String: Any])?["summary"] as? String))
+            }
+        }
+    }
 }
