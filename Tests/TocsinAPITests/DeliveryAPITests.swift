@@ -64,6 +64,9 @@ struct DeliveryAPITests {
                 let silences = try #require(try listed.json()["silences"] as? [[String: Any]])
                 #expect(silences.count == 1)
                 #expect(silences[0]["recurrence"] is [String: Any])
+                let id = try #require(silences[0]["id"] as? Int)
+                #expect(try await app.client.request("DELETE", "/api/silences/\(id)", headers: auth).status == 200)
+                #expect(try await app.client.request("DELETE", "/api/silences/\(id)", headers: auth).status == 404)
             }
         }
     }

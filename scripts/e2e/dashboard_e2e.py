@@ -118,7 +118,8 @@ SNAPSHOT = r"""
       severity: li.dataset.severity, text: li.textContent.replace(/\s+/g, ' ').trim(),
       value: (li.querySelector('.alert-value') || { textContent: '' }).textContent.replace(/\s+/g, ' ').trim(),
       note: (li.querySelector('.alert-note') || { textContent: '' }).textContent.trim(),
-      buttons: all('button[data-action]', li).map((b) => b.dataset.action),
+      buttons: all('button[data-action]:not([data-action="deliveries"])', li).map((b) => b.dataset.action),
+      deliveries: !!li.querySelector('button[data-action="deliveries"]'),
     })),
     stats: {
       upload: stat('stat-upload-success-rate'), oauth: stat('stat-oauth-failures'),
@@ -596,9 +597,13 @@ class DashboardTest:
         rules = sorted(a["rule"] for a in snap["alerts"])
         self.check("a read-only session sees both alerts", snap["role"] == "read"
                    and rules == ["high_error_rate", "token_refresh_failures"], f"role={snap['role']} alerts={rules}")
-        buttons = b.evaluate("document.querySelectorAll('#active-alerts button').length")
+        buttons = b.evaluate("document.querySelectorAll('#active-alerts button:not([data-action=\"deliveries\"])').length")
         self.check("…but no Acknowledge / Resolve buttons (and no Run checks)", buttons == 0 and snap["runChecksHidden"],
                    f"buttons={buttons} run-checks hidden={snap['runChecksHidden']}")
+        self.check("…and every alert has its Deliveries button (read scope)",
+                   all(a.get("deliveries") for a in snap["alerts"]), [a.get("deliveries") for a in snap["alerts"]])
+        form_hidden = b.evaluate("document.getElementById('silence-form').hidden")
+        self.check("…and no silence form", form_hidden is True, form_hidden)
         self.sign_out()
         self.sign_in(admin_key, "e2e-admin")
         b.wait_for("document.getElementById('stream-status').dataset.state === 'live'", 10)
@@ -622,6 +627,15 @@ class DashboardTest:
         self.check("the page shows the note; Acknowledge is gone, Resolve stays",
                    one.get("note") == f"Note: {note}" and one.get("buttons") == ["resolve"],
                    f"note={one.get('note')!r} buttons={one.get('buttons')}")
+        # This run configures no channel: the ledger is empty and says so.
+        b.click(f'{item} button[data-action="deliveries"]')
+        try:
+            b.wait_for(f"!!document.querySelector('{item} .alert-deliveries [data-delivery-outcome]')", 10)
+        except CDPError:
+            pass
+        outcome = b.evaluate(f"(document.querySelector('{item} .alert-deliveries [data-delivery-outcome]') || {{}}).textContent")
+        self.check("Deliveries opens the alert's ledger in place (no route here: it says so)",
+                   outcome == "no route sends this alert", outcome)
         stored = next((a for a in api.open_alerts() if a["rule"] == "token_refresh_failures"), {})
         self.check("the API agrees: acknowledged by e2e-admin with the note",
                    stored.get("status") == "acknowledged" and stored.get("acknowledged_by") == "e2e-admin"
