@@ -119,8 +119,10 @@ enum NotificationGroups {
                 if member.state == .firing { included.append(member) }
                 continue
             }
-            if member.state == .resolved && member.notified == nil {
-                try ledger(member, .dropped, detail: "resolved before the group's next message: nothing to tell")
+            if member.state == .resolved && (member.notified == nil || !route.sendResolved) {
+                try ledger(member, .dropped, detail: member.notified == nil
+                           ? "resolved before the group's next message: nothing to tell"
+                           : "resolved; the route does not send resolutions (send_resolved: false)")
                 try connection.query("DELETE FROM notification_group_alerts WHERE group_id = \(id) AND alert_id = \(member.alert.id)")
                 members[index].notified = .resolved
                 continue
@@ -144,7 +146,9 @@ enum NotificationGroups {
         let changes = included.filter(\.changed)
         let firing = included.filter { $0.state == .firing }
         let lastFlush: Date? = try row.decode("last_flush_at")
-        let repeatDue = changes.isEmpty && !firing.isEmpty
+        // Repeats page for what nobody has acknowledged (as for single alerts).
+        let unacknowledged = firing.filter { $0.alert.status == .firing }
+        let repeatDue = changes.isEmpty && !unacknowledged.isEmpty
             && lastFlush.map { now.timeIntervalSince($0) >= Double(route.repeatIntervalSeconds) - 0.5 } ?? true
         var notificationID: Int?
         if !changes.isEmpty || repeatDue {
@@ -172,7 +176,7 @@ enum NotificationGroups {
                 ON CONFLICT DO NOTHING
                 """)
             for member in changes { try ledger(member, .grouped, notificationID: newID, detail: "group \(id) message \(sequence)") }
-            if repeatDue { for member in firing { try ledger(member, .repeated, notificationID: newID) } }
+            if repeatDue { for member in unacknowledged { try ledger(member, .repeated, notificationID: newID) } }
             try connection.query(
                 """
                 UPDATE notification_group_alerts SET notified_state = state, held_by = NULL
@@ -189,7 +193,7 @@ enum NotificationGroups {
             try connection.query("DELETE FROM notification_groups WHERE id = \(id)")
         } else {
             let sinceMessage = notificationID != nil ? 0 : lastFlush.map { max(0, now.timeIntervalSince($0)) } ?? 0
-            let repeatIn = firing.isEmpty ? nil : max(1, Double(route.repeatIntervalSeconds) - sinceMessage)
+            let repeatIn = unacknowledged.isEmpty ? nil : max(1, Double(route.repeatIntervalSeconds) - sinceMessage)
             let recheckIn = held > 0 ? Double(route.groupIntervalSeconds) : nil
             let next = [repeatIn, recheckIn].compactMap { $0 }.min()
             try connection.query(

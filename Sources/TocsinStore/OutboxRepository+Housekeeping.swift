@@ -120,13 +120,18 @@ extension OutboxRepository {
                 let route = Policy.route(named: try row.decode("route"), in: notify)
                 let hold = try Policy.hold(connection, config: notify, alert: alert, route: route, now: now,
                                            inhibitable: transition != .resolved, open: open)
-                let stillOpen = transition == .resolved ? try row.decode("fired_delivered", as: Bool.self) : alert.status.isOpen
+                // A reminder or an escalation is for an alert nobody has acknowledged.
+                let stillOpen = switch transition {
+                case .resolved: try row.decode("fired_delivered", as: Bool.self)
+                case .repeated, .escalated: alert.status == .firing
+                default: alert.status.isOpen
+                }
                 if !stillOpen {
                     try connection.query(Ledger.changing(
                         """
                         UPDATE notifications SET status = 'dropped', updated_at = now(), last_error = 'the alert resolved while held'
                         WHERE id = \(id) RETURNING id
-                        """, event: .dropped, detail: "the alert resolved while held"))
+                        """, event: .dropped, detail: alert.status.isOpen ? "acknowledged while held" : "the alert resolved while held"))
                     dropped += 1
                     continue
                 }

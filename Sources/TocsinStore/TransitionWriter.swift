@@ -45,7 +45,15 @@ struct TransitionWriter: Sendable {
         default: return
         }
         let notify = try config.activeNotify(connection).config
-        let deliveries = notify.deliveries(for: alert, transition: transition.kind)
+        var deliveries = notify.deliveries(for: alert, transition: transition.kind)
+        if kind == .resolved {
+            // A group must learn of every resolution, told or not (send_resolved
+            // decides whether its message says so), or it would repeat forever.
+            for delivery in notify.deliveries(for: alert, transition: .fired) where delivery.route.groupBy != nil
+                && !deliveries.contains(where: { $0.channel.name == delivery.channel.name }) {
+                deliveries.append(delivery)
+            }
+        }
         guard !deliveries.isEmpty else { return }
         let payload = try NotificationPayload(kind: kind == .fired ? .fired : .resolved, alert: alert,
                                               transitionAt: transition.at).encoded()
