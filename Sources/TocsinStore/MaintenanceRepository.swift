@@ -161,6 +161,11 @@ public struct MaintenanceRepository: Sendable {
             byCtid("check_requests", "requested_at < now() - interval '1 day'"),
             byCtid("workers", "last_heartbeat < now() - interval '1 day'"),
             byCtid("dashboard_sessions", "expires_at < now()"),
+            // Groups left without alerts (their alerts were deleted with
+            // retention) and with nothing due. A transition that is adding an
+            // alert holds the row, so its new version is not the one deleted.
+            byCtid("notification_groups",
+                   "next_flush_at IS NULL AND NOT EXISTS (SELECT 1 FROM notification_group_alerts m WHERE m.group_id = notification_groups.id)"),
             Deletion(table: "notifications") { connection in
                 try connection.query(
                     """
