@@ -384,21 +384,9 @@ public struct NotifyConfig: Sendable, Equatable, Codable, CustomStringConvertibl
     /// shortest of the matching routes).
     public func destinations(rule: String, severity: Rule.Severity, labels: [String: String],
                              transition: AlertTransition.Kind) -> [(channel: Channel, repeatIntervalSeconds: Int)] {
-        var chosen: [String: Int] = [:]
-        var order: [String] = []
-        let labels = AlertLabelSet.of(rule: rule, severity: severity, platform: labels["platform"], labels: labels)
-        for route in routes where route.matches(rule: rule, severity: severity, labels: labels) {
-            if transition == .resolved && !route.sendResolved { continue }
-            for name in route.channels {
-                if let current = chosen[name] {
-                    chosen[name] = min(current, route.repeatIntervalSeconds)
-                } else {
-                    chosen[name] = route.repeatIntervalSeconds
-                    order.append(name)
-                }
-            }
-        }
-        return order.compactMap { name in channel(named: name).map { ($0, chosen[name]!) } }
+        let set = AlertLabelSet.of(rule: rule, severity: severity, platform: labels["platform"], labels: labels)
+        return deliveries(labels: set, severity: severity, rule: rule, transition: transition)
+            .map { ($0.channel, $0.repeatIntervalSeconds) }
     }
 
     /// The configuration as it can be stored, and the inline secret values

@@ -72,10 +72,9 @@ public struct Sender: Sendable {
                 }
                 return try await post(channel.url, body: body, headers: headers)
             case .pagerduty:
-                guard let key = channel.routingKey else {
+                guard channel.routingKey != nil else {
                     return Outcome(verdict: .fail, statusCode: nil, error: "channel \(channel.name) has no routing key")
                 }
-                _ = key
                 return try await post(channel.url ?? NotifyConfig.Channel.pagerDutyURL,
                                       body: try body(), headers: ["Content-Type: application/json"])
             case .email:

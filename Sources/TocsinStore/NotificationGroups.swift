@@ -114,6 +114,7 @@ enum NotificationGroups {
         // or resolved before any message told of its firing.
         var included: [Member] = []
         var held = 0
+        let open = Policy.OpenAlerts()
         for (index, member) in members.enumerated() {
             if !member.changed {
                 if member.state == .firing { included.append(member) }
@@ -128,7 +129,8 @@ enum NotificationGroups {
                 continue
             }
             if member.state == .firing {
-                let hold = try Policy.hold(connection, config: config, alert: member.alert, route: nil, now: now, inhibitable: true)
+                let hold = try Policy.hold(connection, config: config, alert: member.alert, route: nil, now: now, inhibitable: true,
+                                           open: open)
                 if hold.status != .pending {
                     let reason = hold.detail ?? hold.status.rawValue
                     if member.heldBy != reason {
