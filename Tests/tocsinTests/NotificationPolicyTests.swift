@@ -165,6 +165,44 @@ struct NotificationPolicyTests {
         }
     }
 
+    @Test("a group's state is in PostgreSQL: a worker SIGKILLed while its group waits loses nothing; another sends the message once")
+    func groupSurvivesRestart() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        try await withTestDatabase { db in
+            try await db.applyRules(yaml: countRules([(name: "queue_stuck", metric: "q", severity: "error")]))
+            try await db.insertEvents(metric: "q", platforms: ["a", "b", "c"])
+            try await db.applyNotifyFile("""
+                channels:
+                  - name: hook
+                    kind: webhook
+                    url_env: TEST_HOOK_URL
+                routes:
+                  - channels: [hook]
+                    group_by: [rule]
+                    group_wait: 4s
+                """)
+            let env = Self.workerEnvironment(db, ["TEST_HOOK_URL": receiver.url + "/hook"])
+            let first = try TestProcess.launch(["worker"], environment: env)
+            let waiting = try await eventually {
+                try await db.scalar("SELECT count(*) AS v FROM notification_group_alerts") == 3
+            }
+            #expect(waiting, "\(first.stderr)")
+            first.signal(SIGKILL)
+            _ = try await first.wait()
+            #expect(try await db.scalar("SELECT count(*) AS v FROM notifications") == 0, "group_wait holds the message")
+            let second = try TestProcess.launch(["worker"], environment: env)
+            #expect(try await eventually(timeout: .seconds(30)) { try await receiver.requests().count == 1 }, "\(second.stderr)")
+            try await Task.sleep(for: .seconds(2))
+            try await Self.stop([second])
+            let requests = try await receiver.requests()
+            #expect(requests.count == 1)
+            let group = try #require(try requests.first?.json()["group"] as? [String: Any])
+            #expect(group["firing"] as? Int == 3 && group["sequence"] as? Int == 1)
+            try await db.expectLedgerExplainsEverything()
+        }
+    }
+
     static let twoRules = countRules([(name: "crit", metric: "c", severity: "critical"), (name: "warn", metric: "w", severity: "warning")])
 
     static func inhibitionConfig(inhibit: Bool) -> String {
