@@ -46,6 +46,20 @@ struct HostileInputTests {
         Case(description: "a one-character comment of 3,000 combining marks", path: "/api/silences",
              body: "{\"comment\":\"a" + String(repeating: "\u{0301}", count: 3000) + "\",\"ends_at\":\"2099-01-01T00:00:00Z\",\"rule\":\"x\"}",
              scope: "admin"),
+        Case(description: "a recurring silence with 10,000 weekday ranges", path: "/api/silences",
+             body: "{\"comment\":\"x\",\"ends_at\":\"2099-01-01T00:00:00Z\",\"rule\":\"x\",\"recurrence\":{\"weekdays\":["
+                 + Array(repeating: "\"monday:friday\"", count: 10_000).joined(separator: ",") + "]}}",
+             scope: "admin"),
+        Case(description: "a recurring silence whose time zone is a path", path: "/api/silences",
+             body: #"{"comment":"x","ends_at":"2099-01-01T00:00:00Z","rule":"x","recurrence":{"time_zone":"../../etc/passwd","weekdays":["monday"]}}"#,
+             scope: "admin"),
+        Case(description: "a recurring silence nested 200 deep", path: "/api/silences",
+             body: "{\"comment\":\"x\",\"ends_at\":\"2099-01-01T00:00:00Z\",\"rule\":\"x\",\"recurrence\":{\"weekdays\":"
+                 + String(repeating: "[", count: 200) + String(repeating: "]", count: 200) + "}}",
+             scope: "admin"),
+        Case(description: "a recurring silence with a day of month of 2^70", path: "/api/silences",
+             body: #"{"comment":"x","ends_at":"2099-01-01T00:00:00Z","rule":"x","recurrence":{"days_of_month":[1180591620717411303424]}}"#,
+             scope: "admin"),
     ]
 
     @Test("each input gets a 400, nothing is stored, the process lives")
