@@ -17,6 +17,11 @@ struct PolicyReader {
         text.range(of: "^[A-Za-z_][A-Za-z0-9_]{0,63}\\z", options: .regularExpression) != nil
     }
 
+    /// At most 256 Unicode scalars and no NUL (PostgreSQL text refuses it).
+    static func isBoundedValue(_ text: String) -> Bool {
+        text.unicodeScalars.count <= 256 && !text.utf8.contains(0)
+    }
+
     static func isItemName(_ text: String) -> Bool {
         text.range(of: "^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}\\z", options: .regularExpression) != nil
     }
@@ -54,24 +59,27 @@ struct PolicyReader {
                 continue
             }
             if let scalar = value.scalar, value.null == nil {
-                guard scalar.string.count <= 256 else { problem(value, item, field, "values are at most 256 characters"); continue }
+                guard Self.isBoundedValue(scalar.string) else {
+                    problem(value, item, field, "values are at most 256 characters, without NUL")
+                    continue
+                }
                 out[name] = .equal(scalar.string)
             } else if let list = value.sequence {
                 let values = list.compactMap { $0.null == nil ? $0.scalar?.string : nil }
-                guard values.count == list.count, (1...100).contains(values.count), values.allSatisfy({ $0.count <= 256 }) else {
-                    problem(value, item, field, "\(name): a list of 1 to 100 values of at most 256 characters")
+                guard values.count == list.count, (1...100).contains(values.count), values.allSatisfy(Self.isBoundedValue) else {
+                    problem(value, item, field, "\(name): a list of 1 to 100 values of at most 256 characters, without NUL")
                     continue
                 }
                 out[name] = .oneOf(values)
             } else if let inner = value.mapping, inner.count == 1, inner["regex"] != nil,
-                      let pattern = inner["regex"]?.scalar?.string, pattern.count <= 256 {
+                      let pattern = inner["regex"]?.scalar?.string, Self.isBoundedValue(pattern) {
                 if let why = LabelMatcher.regexProblem(pattern) {
                     problem(value, item, field, "\(name): \(why)")
                 } else {
                     out[name] = .regex(pattern)
                 }
             } else {
-                problem(value, item, field, "\(name): give a value, a list of values or {regex: \"…\"} (at most 256 characters)")
+                problem(value, item, field, "\(name): give a value, a list of values or {regex: \"…\"} (at most 256 characters, without NUL)")
             }
         }
         return out

@@ -6,7 +6,9 @@ import TocsinCore
 import TocsinStore
 
 /// Group messages as the store writes them, step by step: which updates a
-/// group gets, when, and what each one tells.
+/// group gets, when, and what each one tells. Intervals are an hour and
+/// `advance` moves the groups' clock, so no step depends on how fast the
+/// machine is.
 @Suite("Notification groups in the store", .serialized)
 struct NotificationGroupTests {
     static let rule = RuleFile.parse(yaml: """
@@ -42,6 +44,16 @@ struct NotificationGroupTests {
             try await evaluate()
         }
 
+        /// As if `seconds` had passed for the groups: their due and last
+        /// message times move back.
+        func advance(_ seconds: Double = 3600) async throws {
+            try await pool.query(
+                """
+                UPDATE notification_groups SET next_flush_at = next_flush_at - make_interval(secs => \(seconds)),
+                                               last_flush_at = last_flush_at - make_interval(secs => \(seconds))
+                """)
+        }
+
         func evaluate() async throws {
             _ = try await store.evaluations.evaluate(ruleID: ruleID, trigger: .manual, force: true, workerID: "test")
         }
@@ -71,7 +83,7 @@ struct NotificationGroupTests {
         }
     }
 
-    static func grouped(interval: Int = 1, repeatSeconds: Int = 3600, sendResolved: Bool = true) -> NotifyConfig.Route {
+    static func grouped(interval: Int = 3600, repeatSeconds: Int = 4 * 3600, sendResolved: Bool = true) -> NotifyConfig.Route {
         var route = NotifyConfig.Route(channels: ["hook"], sendResolved: sendResolved, repeatIntervalSeconds: repeatSeconds)
         route.groupBy = ["rule"]
         route.groupIntervalSeconds = interval
@@ -87,10 +99,10 @@ struct NotificationGroupTests {
             try await h.recover(["a"])
             try await h.fire(["d"])
             #expect(try await h.store.outbox.flushGroups() == 0, "an update waits for group_interval")
-            try await Task.sleep(for: .milliseconds(1100))
+            try await h.advance()
             #expect(try await h.store.outbox.flushGroups() == 1)
             try await h.recover(["b", "c", "d"])
-            try await Task.sleep(for: .milliseconds(1100))
+            try await h.advance()
             #expect(try await h.store.outbox.flushGroups() == 1)
             let messages = try await h.messages()
             #expect(messages.map(\.sequence) == [1, 2, 3])
@@ -112,7 +124,7 @@ struct NotificationGroupTests {
             try await h.fire(["a", "b"])
             #expect(try await h.store.outbox.flushGroups() == 1)
             try await h.recover(["a", "b"])
-            try await Task.sleep(for: .milliseconds(1100))
+            try await h.advance()
             #expect(try await h.store.outbox.flushGroups() == 0)
             #expect(try await h.messages().count == 1)
             #expect(try await h.pool.query("SELECT count(*) AS n FROM notification_groups")[0].decode("n", as: Int.self) == 0)
@@ -125,16 +137,17 @@ struct NotificationGroupTests {
 
     @Test("repeats: the group again every repeat_interval while an alert nobody acknowledged fires; none once all are acknowledged")
     func repeats() async throws {
-        try await withGroups(route: Self.grouped(repeatSeconds: 1)) { h in
+        try await withGroups(route: Self.grouped(repeatSeconds: 4 * 3600)) { h in
             try await h.fire(["a", "b"])
             #expect(try await h.store.outbox.flushGroups() == 1)
-            try await Task.sleep(for: .milliseconds(1100))
+            #expect(try await h.store.outbox.flushGroups() == 0, "the repeat waits for repeat_interval")
+            try await h.advance(4 * 3600)
             #expect(try await h.store.outbox.flushGroups() == 1)
             #expect(try await h.messages().map(\.kind) == ["fired", "repeat"])
             for id in try await h.pool.query("SELECT id FROM alerts").map({ try $0.decode("id", as: Int.self) }) {
                 _ = try await h.store.alerts.act(.acknowledge, alertID: id, actor: "oncall", note: nil)
             }
-            try await Task.sleep(for: .milliseconds(1100))
+            try await h.advance(4 * 3600)
             #expect(try await h.store.outbox.flushGroups() == 0)
             #expect(try await h.messages().count == 2)
         }
@@ -143,12 +156,12 @@ struct NotificationGroupTests {
     @Test("an alert that fires and resolves before its group's message is never told, and the ledger says so")
     func untold() async throws {
         var route = Self.grouped()
-        route.groupWaitSeconds = 1
+        route.groupWaitSeconds = 3600
         try await withGroups(route: route) { h in
             try await h.fire(["a", "b"])
             try await h.recover(["a"])
             #expect(try await h.store.outbox.flushGroups() == 0, "group_wait holds the first message")
-            try await Task.sleep(for: .milliseconds(1100))
+            try await h.advance()
             #expect(try await h.store.outbox.flushGroups() == 1)
             let messages = try await h.messages()
             #expect(messages.map(\.firing) == [1] && messages.map(\.resolved) == [0])

@@ -260,6 +260,8 @@ struct NotificationPolicyTests {
             _ = try await db.withPool(size: 1) { pool in try await pool.query("DELETE FROM metric_events WHERE name = 'c'") }
             #expect(try await eventually { try await Self.titles(receiver).contains("[RESOLVED] crit · tiktok") })
             #expect(try await eventually { try await Self.titles(receiver).contains("[FIRING] warn · tiktok") })
+            // The receiver has it; the sent mark follows a moment later.
+            #expect(try await eventually { try await db.events(warning).contains { $0.event == .sent } })
             let after = try await db.events(warning).map(\.event)
             #expect(after == [.routed, .inhibited, .released, .sent], "\(after)")
             try await Self.stop([worker])
@@ -293,7 +295,8 @@ struct NotificationPolicyTests {
         defer { receiver.stop() }
         try await withTestDatabase { db in
             try await db.applyRules(yaml: countRules([(name: "deploy_errors", metric: "d", severity: "error")]))
-            // A window from 3 s to 9 s from the database's now (UTC), not across midnight.
+            // A window from 3 s to 15 s from the database's now (UTC), not across
+            // midnight: wide enough for a loaded machine to start a worker in it.
             var now = try await db.scalar("SELECT extract(epoch FROM now())::float8 AS v", as: Double.self)
             let secondOfDay = now.truncatingRemainder(dividingBy: 86_400)
             if secondOfDay > 86_400 - 30 {
@@ -304,7 +307,7 @@ struct NotificationPolicyTests {
                 let s = Int(t.truncatingRemainder(dividingBy: 86_400))
                 return String(format: "%02d:%02d:%02d", s / 3600, s % 3600 / 60, s % 60)
             }
-            let start = (now + 3).rounded(.up), end = start + 6
+            let start = (now + 3).rounded(.up), end = start + 12
             try await db.applyNotifyFile("""
                 channels:
                   - name: hook
@@ -338,6 +341,7 @@ struct NotificationPolicyTests {
             #expect(arrived.at >= end)
             #expect((try arrived.json()["title"] as? String) == "[FIRING] deploy_errors · tiktok")
             let alert = try await db.alertID(rule: "deploy_errors", platform: "tiktok")
+            #expect(try await eventually { try await db.events(alert).contains { $0.event == .sent } })
             let ledger = try await db.events(alert)
             #expect(ledger.map(\.event) == [.routed, .muted, .released, .sent], "\(ledger)")
             #expect(ledger[1].timeInterval == "deploy-window")
@@ -366,7 +370,7 @@ struct NotificationPolicyTests {
                 routes:
                   - channels: [oncall]
                     escalate:
-                      - after: 4s
+                      - after: 8s
                         channels: [manager]
                       - after: 1h
                         channels: [manager]
