@@ -45,7 +45,9 @@ struct PrometheusEndpoint: Sendable {
             let backlog = try await store.outbox.backlog()
             gauge(MetricsCatalog.outboxPending).set(Double(backlog.pending))
             gauge(MetricsCatalog.outboxOldestPending).set(backlog.oldestSeconds)
-            gauge(MetricsCatalog.rulesFailing).set(Double(try await store.rules.failingCount()))
+            let failing = try await store.rules.failingCount()
+            gauge(MetricsCatalog.rulesFailing).set(Double(failing.all))
+            gauge(MetricsCatalog.rulesTooManyGroups).set(Double(failing.tooManyGroups))
             gauge(MetricsCatalog.databaseUp).set(1.0)
         } catch {
             gauge(MetricsCatalog.databaseUp).set(0.0)

@@ -24,14 +24,20 @@ public struct Alert: Sendable, Equatable {
     public var resolvedBy: String?
     public var resolution: Resolution?
     public var resolveNote: String?
+    /// The rule's labels and the group's (`alerts.labels`), the rule's
+    /// winning where both have a name: what routing, silences and
+    /// messages match.
     public var labels: [String: String]
+    /// The group's labels alone (`{"platform": "tiktok", "endpoint": …}`);
+    /// nil in notifications stored before they were kept.
+    public var groupLabels: [String: String]?
 
     public init(
         id: Int, rule: String, severity: Rule.Severity, status: AlertStatus, groupKey: String, platform: String?,
         value: Double?, threshold: Double, comparison: String, samples: Int, description: String, runbookURL: String?,
         startedAt: Date, firedAt: Date?, lastEvaluatedAt: Date?, acknowledgedAt: Date?, acknowledgedBy: String?,
         acknowledgeNote: String?, resolvedAt: Date?, resolvedBy: String?, resolution: Resolution?, resolveNote: String?,
-        labels: [String: String]
+        labels: [String: String], groupLabels: [String: String]? = nil
     ) {
         self.id = id
         self.rule = rule
@@ -56,6 +62,7 @@ public struct Alert: Sendable, Equatable {
         self.resolution = resolution
         self.resolveNote = resolveNote
         self.labels = labels
+        self.groupLabels = groupLabels
     }
 }
 
@@ -67,7 +74,7 @@ extension Alert: Codable {
         case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
         case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
         case acknowledgeNote = "acknowledge_note", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
-        case resolveNote = "resolve_note"
+        case resolveNote = "resolve_note", groupLabels = "group_labels"
     }
 }
 

@@ -60,6 +60,9 @@ public enum MetricsCatalog {
     public static let rulesFailing = MetricFamily(
         name: "tocsin_rules_failing", kind: .gauge, labels: [],
         help: "Enabled rules whose last evaluation failed (GET /api/rules/{name} says why)")
+    public static let rulesTooManyGroups = MetricFamily(
+        name: "tocsin_rules_too_many_groups", kind: .gauge, labels: [],
+        help: "Enabled rules failing because they found more groups than their max_groups")
     public static let databaseUp = MetricFamily(
         name: "tocsin_database_up", kind: .gauge, labels: [], help: "1 when the last scrape could read the database")
     public static let poolConnections = MetricFamily(
@@ -72,7 +75,7 @@ public enum MetricsCatalog {
     public static let all: [MetricFamily] = [
         httpRequests, httpRequestDuration, httpRequestsInFlight, eventsIngested, ingestRejected, ruleEvaluations,
         ruleEvaluationDuration, alertTransitions, notificationAttempts, alerts, outboxPending, outboxOldestPending,
-        rulesFailing, databaseUp, poolConnections, poolWaiters,
+        rulesFailing, rulesTooManyGroups, databaseUp, poolConnections, poolWaiters,
     ]
 
     static let byName: [String: MetricFamily] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })

@@ -34,7 +34,7 @@ struct SlidingWindow {
         case .ratio:
             if numerator.contains(point.name) { top += delta }
             if denominator.contains(point.name) { bottom += delta }
-        case .count:
+        case .count, .composite, .slo:
             break
         case .aggregate:
             sum.add(delta > 0 ? point.value : -point.value)
@@ -48,6 +48,8 @@ struct SlidingWindow {
             return RuleMeasurement(value: Double(count), samples: count)
         case .ratio:
             return RuleMath.ratio(numerator: top, denominator: bottom, minSamples: rule.minSamples)
+        case .composite, .slo:
+            return .noData
         case .aggregate:
             guard count >= max(1, rule.minSamples) else { return RuleMeasurement(value: nil, samples: count) }
             let value: Double? = switch rule.function ?? .avg {

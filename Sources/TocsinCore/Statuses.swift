@@ -105,3 +105,21 @@ public enum EvaluationOutcome: String, Sendable, Codable, CaseIterable {
 public enum GroupAlertState: String, Sendable, Codable, CaseIterable {
     case firing, resolved
 }
+
+/// Why a rule's last evaluation failed (`alert_rules.last_error_code`).
+public enum RuleErrorCode: String, Sendable, Codable, CaseIterable {
+    /// More groups than the rule's max_groups: nothing was opened.
+    case tooManyGroups = "too_many_groups"
+    /// Anything else: the database refused or timed out a statement.
+    case evaluationFailed = "evaluation_failed"
+}
+
+/// An evaluation that found more groups than the rule allows: it fails
+/// (and changes nothing) rather than open an alert for each.
+public struct TooManyGroups: Error, Sendable, Equatable, CustomStringConvertible {
+    public var limit: Int
+    public init(limit: Int) { self.limit = limit }
+    public var description: String {
+        "too_many_groups: more than \(limit) groups (max_groups); narrow the rule with where: or group by fewer labels"
+    }
+}

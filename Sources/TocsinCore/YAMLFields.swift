@@ -182,6 +182,9 @@ struct YAMLFields {
 
     func has(_ field: String) -> Bool { values[field] != nil }
 
+    /// The line of a field's value (or of the mapping when it is absent).
+    func line(of field: String) -> Int? { (values[field] ?? node).mark?.line }
+
     /// Names the item once it is known, also in the problems found so far.
     mutating func name(_ item: String) {
         self.item = item

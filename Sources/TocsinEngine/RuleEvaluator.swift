@@ -47,7 +47,8 @@ public struct RuleEvaluator: Sendable {
             // A database that is away is not the rule's fault; the scheduler
             // waits for it. Anything else is recorded and the rule backs off.
             if DatabaseFailure(error) != .unavailable {
-                _ = try? await store.rules.recordFailure(ruleID: ruleID, message: "\(error)", trigger: trigger,
+                let code: RuleErrorCode = error is TooManyGroups ? .tooManyGroups : .evaluationFailed
+                _ = try? await store.rules.recordFailure(ruleID: ruleID, message: "\(error)", code: code, trigger: trigger,
                                                           workerID: workerID)
             }
             throw error

@@ -10,12 +10,13 @@ public struct AlertRepository: Sendable {
 
     static let columns: PostgresQuery = """
         a.id, a.rule_name, a.severity, a.status, a.group_key, a.platform, a.value, a.threshold, a.comparison,
-        a.samples, r.description, r.runbook_url, r.labels::text AS labels, a.started_at, a.fired_at, a.last_evaluated_at,
+        a.samples, r.description, r.runbook_url, (a.labels || r.labels)::text AS labels, a.labels::text AS group_labels, a.started_at, a.fired_at, a.last_evaluated_at,
         a.acknowledged_at, a.acknowledged_by, a.acknowledge_note, a.resolved_at, a.resolved_by, a.resolution, a.resolve_note
         """
 
     static func decode(_ row: PostgresRow) throws -> Alert {
         let labelsJSON: String = try row.decode("labels")
+        let groupJSON: String = try row.decode("group_labels")
         return Alert(
             id: try row.decode("id"), rule: try row.decode("rule_name"), severity: try row.decode("severity"),
             status: try row.decode("status"), groupKey: try row.decode("group_key"), platform: try row.decode("platform"),
@@ -27,7 +28,8 @@ public struct AlertRepository: Sendable {
             acknowledgeNote: try row.decode("acknowledge_note"), resolvedAt: try row.decode("resolved_at"),
             resolvedBy: try row.decode("resolved_by"), resolution: try row.decode("resolution"),
             resolveNote: try row.decode("resolve_note"),
-            labels: (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:])
+            labels: (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:],
+            groupLabels: (try? JSONDecoder().decode([String: String].self, from: Data(groupJSON.utf8))) ?? [:])
     }
 
     static func fetch(_ id: Int, _ connection: PostgresConnection) throws -> Alert {

@@ -5,53 +5,122 @@ import TocsinCore
 /// The SQL of rule measurements.
 extension EvaluationRepository {
     /// Measures every group with data, by the database clock (`now()`).
-    /// Only fixed SQL fragments vary with the rule; names and numbers are
-    /// parameters.
+    /// Only fixed SQL fragments vary with the rule; names, label names,
+    /// patterns and numbers are parameters.
     ///
     /// The window's bounds are parameters computed from the transaction's
     /// `now()`: with literal bounds the planner prunes partitions at plan
     /// time instead of planning every one.
-    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Date) throws -> [String: RuleMeasurement] {
+    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Date) throws -> [String: MeasuredGroup] {
+        switch rule.kind {
+        case .ratio, .count, .aggregate:
+            let (measured, labels) = try measureEvents(rule, connection, now: now)
+            return RuleMath.groups(rule, measured: measured, labels: labels)
+        case .slo:
+            let (counts, labels) = try sloCounts(rule, connection, now: now)
+            return RuleMath.sloGroups(rule, counts: counts, labels: labels)
+        case .composite:
+            return try measureComposite(rule, connection)
+        }
+    }
+
+    /// The group columns g0, g1, … of a rule's query (one constant column
+    /// without groups), and how many there are.
+    static func groupColumns(_ groupBy: Rule.GroupBy, platform: String = "platform") -> (PostgresQuery, Int) {
+        guard !groupBy.isEmpty else { return ("''::text AS g0", 1) }
+        var columns: PostgresQuery = ""
+        for (i, key) in groupBy.keys.enumerated() {
+            let value = key == "platform" ? PostgresQuery(unsafeSQL: "coalesce(\(platform), '')") : "coalesce(labels->>\(key), '')"
+            columns = i == 0 ? "\(value) AS \(unescaped: "g\(i)")" : "\(columns), \(value) AS \(unescaped: "g\(i)")"
+        }
+        return (columns, groupBy.keys.count)
+    }
+
+    /// `AND …` for each matcher: a label the event does not have reads as
+    /// ''; patterns match the whole value. `platform` is the platform
+    /// column's expression (NULL for none).
+    static func filterSQL(_ matchers: [LabelMatcher], platform: String = "platform") -> PostgresQuery {
+        var out: PostgresQuery = ""
+        for matcher in matchers {
+            let column = PostgresQuery(unsafeSQL: platform)
+            let value: PostgresQuery = matcher.isPlatform ? "coalesce(\(column), '')" : "coalesce(labels->>\(matcher.label), '')"
+            let condition: PostgresQuery
+            switch matcher.operation {
+            case .equals(let v): condition = "\(value) = \(v)"
+            case .notEquals(let v): condition = "\(value) <> \(v)"
+            case .matches(let p): condition = "\(value) ~ ('^(?:' || \(p.source) || ')$')"
+            case .notMatches(let p): condition = "\(value) !~ ('^(?:' || \(p.source) || ')$')"
+            case .isIn(let values): condition = "\(value) = ANY(\(values)::text[])"
+            case .present(let wanted):
+                let present: PostgresQuery = matcher.isPlatform ? "\(column) IS NOT NULL" : "labels ? \(matcher.label)"
+                condition = wanted ? present : "NOT (\(present))"
+            }
+            out = "\(out) AND \(condition)"
+        }
+        return out
+    }
+
+    /// Decodes the group columns of a row: the group key and its labels.
+    static func group(_ row: PostgresRow, _ rule: Rule, count: Int) throws -> (String, [String: String]) {
+        var values: [String] = []
+        for i in 0..<count { values.append(try row.decode("g\(i)")) }
+        if rule.groupBy.isEmpty { return ("", [:]) }
+        return (rule.groupBy.key(values), rule.groupBy.labels(values))
+    }
+
+    /// Ratio, count and aggregate rules.
+    static func measureEvents(_ rule: Rule, _ connection: PostgresConnection, now: Date)
+        throws -> ([String: RuleMeasurement], [String: [String: String]])
+    {
         let until = now
         let since = now.addingTimeInterval(-Double(rule.lastEvents != nil ? rule.lookbackSeconds : (rule.windowSeconds ?? 900)))
-        let group = rule.groupBy == .platform ? "coalesce(platform, '')" : "''::text"
+        let (columns, count) = groupColumns(rule.groupBy)
+        let positions = PostgresQuery(unsafeSQL: (1...count).map(String.init).joined(separator: ", "))
+        let filters = filterSQL(rule.filters)
+        let limit = rule.maxGroups + 1
         let metric = rule.metric ?? ""
-        var out: [String: RuleMeasurement] = [:]
+        let rows: PostgresRows
         switch rule.kind {
         case .count:
-            let rows = try connection.query(
+            rows = try connection.query(
                 """
-                SELECT \(unescaped: group) AS g, count(*) AS n FROM metric_events
-                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)
-                GROUP BY 1
+                SELECT \(columns), count(*) AS n FROM metric_events
+                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)
+                GROUP BY \(positions) LIMIT \(limit)
                 """)
-            for row in rows {
-                let n: Int = try row.decode("n")
-                out[try row.decode("g")] = RuleMeasurement(value: Double(n), samples: n)
-            }
         case .ratio:
-            let rows = try connection.query(
+            rows = try connection.query(
                 """
-                SELECT \(unescaped: group) AS g,
+                SELECT \(columns),
                        count(*) FILTER (WHERE name = ANY(\(rule.numerator)::text[])) AS top,
                        count(*) FILTER (WHERE name = ANY(\(rule.denominator)::text[])) AS bottom
                 FROM metric_events
-                WHERE name = ANY(\(rule.metricNames)::text[]) AND occurred_at >= \(since) AND occurred_at < \(until)
-                GROUP BY 1
+                WHERE name = ANY(\(rule.metricNames)::text[]) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)
+                GROUP BY \(positions) LIMIT \(limit)
                 """)
-            for row in rows {
-                out[try row.decode("g")] = RuleMath.ratio(numerator: try row.decode("top"), denominator: try row.decode("bottom"),
-                                                          minSamples: rule.minSamples)
-            }
-        case .aggregate:
-            for row in try connection.query(aggregateQuery(rule, group: group, since: since, until: until)) {
+        default:
+            rows = try connection.query(aggregateQuery(rule, since: since, until: until))
+        }
+        guard rows.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }
+        var out: [String: RuleMeasurement] = [:]
+        var labels: [String: [String: String]] = [:]
+        for row in rows {
+            let (key, groupLabels) = try group(row, rule, count: count)
+            labels[key] = groupLabels
+            switch rule.kind {
+            case .count:
+                let n: Int = try row.decode("n")
+                out[key] = RuleMeasurement(value: Double(n), samples: n)
+            case .ratio:
+                out[key] = RuleMath.ratio(numerator: try row.decode("top"), denominator: try row.decode("bottom"),
+                                          minSamples: rule.minSamples)
+            default:
                 let n: Int = try row.decode("n")
                 let value: Double? = try row.decode("v")
-                out[try row.decode("g")] = n >= rule.minSamples ? RuleMeasurement(value: value, samples: n)
-                    : RuleMeasurement(value: nil, samples: n)
+                out[key] = n >= rule.minSamples ? RuleMeasurement(value: value, samples: n) : RuleMeasurement(value: nil, samples: n)
             }
         }
-        return out
+        return (out, labels)
     }
 
     static func aggregateFunction(_ function: Rule.Function) -> String {
@@ -66,32 +135,125 @@ extension EvaluationRepository {
 
     /// Over the window, or over the last N events (of the rule, or of each
     /// group).
-    static func aggregateQuery(_ rule: Rule, group: String, since: Date, until: Date) -> PostgresQuery {
+    static func aggregateQuery(_ rule: Rule, since: Date, until: Date) -> PostgresQuery {
         let function = aggregateFunction(rule.function ?? .avg)
         let metric = rule.metric ?? ""
+        let (columns, count) = groupColumns(rule.groupBy)
+        let names = (0..<count).map { "g\($0)" }.joined(separator: ", ")
+        let positions = PostgresQuery(unsafeSQL: (1...count).map(String.init).joined(separator: ", "))
+        let filters = filterSQL(rule.filters)
+        let limit = rule.maxGroups + 1
         guard let last = rule.lastEvents else {
             return """
-                SELECT \(unescaped: group) AS g, count(*) AS n, \(unescaped: function) AS v FROM metric_events
-                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)
-                GROUP BY 1
+                SELECT \(columns), count(*) AS n, \(unescaped: function) AS v FROM metric_events
+                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)
+                GROUP BY \(positions) LIMIT \(limit)
                 """
         }
-        if rule.groupBy == .none {
+        if rule.groupBy.isEmpty {
             return """
-                SELECT ''::text AS g, count(*) AS n, \(unescaped: function) AS v FROM (
+                SELECT ''::text AS g0, count(*) AS n, \(unescaped: function) AS v FROM (
                     SELECT value FROM metric_events
-                    WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)
+                    WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)
                     ORDER BY occurred_at DESC LIMIT \(last)) recent
                 HAVING count(*) > 0
                 """
         }
         return """
-            SELECT g, count(*) AS n, \(unescaped: function) AS v FROM (
-                SELECT \(unescaped: group) AS g, value,
-                       row_number() OVER (PARTITION BY \(unescaped: group) ORDER BY occurred_at DESC) AS rn
+            SELECT \(unescaped: names), count(*) AS n, \(unescaped: function) AS v FROM (
+                SELECT \(columns), value,
+                       row_number() OVER (PARTITION BY \(positions) ORDER BY occurred_at DESC) AS rn
                 FROM metric_events
-                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)) recent
-            WHERE rn <= \(last) GROUP BY g
+                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)) recent
+            WHERE rn <= \(last) GROUP BY \(positions) LIMIT \(limit)
             """
+    }
+}
+
+/// SLO rules: good and total counts over every window, from the hourly
+/// rollups for the whole hours a window covers and from the events for the
+/// partial hours at its two ends — exact, and reading a few hours of events
+/// however long the window.
+extension EvaluationRepository {
+    static func hourFloor(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
+    }
+
+    static func hourCeiling(_ date: Date) -> Date {
+        Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.up) * 3600)
+    }
+
+    static func sloCounts(_ rule: Rule, _ connection: PostgresConnection, now: Date)
+        throws -> ([String: [Int: RuleMath.Counts]], [String: [String: String]])
+    {
+        guard let slo = rule.slo else { return ([:], [:]) }
+        let windows = Array(Set(slo.windows + [slo.periodSeconds])).sorted()
+        let hour = hourFloor(now)
+        let starts = windows.map { now.addingTimeInterval(-Double($0)) }
+        // Whole hours of window i: [ceil(start), hour). Events of
+        // [start, ceil(start)) and of [hour, now) are read one by one.
+        let ceilings = starts.map { min(hourCeiling($0), max(hour, $0)) }
+        var pieces: PostgresQuery = "occurred_at >= \(hour)"
+        for (start, ceiling) in zip(starts, ceilings) where start < ceiling {
+            pieces = "\(pieces) OR (occurred_at >= \(start) AND occurred_at < \(ceiling))"
+        }
+        let (rawGroup, _) = groupColumns(rule.groupBy)
+        let (rolledGroup, _) = groupColumns(rule.groupBy, platform: "nullif(platform, '')")
+        let earliest = ceilings.min() ?? hour
+        let rows = try connection.query(
+            """
+            WITH w AS (SELECT * FROM unnest(\(windows)::int[], \(starts)::timestamptz[], \(ceilings)::timestamptz[]) AS w(seconds, s, c)),
+            raw AS (
+                SELECT \(rawGroup), name, occurred_at FROM metric_events
+                WHERE name = ANY(\(slo.total)::text[]) AND occurred_at < \(now) AND (\(pieces))\(filterSQL(rule.filters))
+            ),
+            rolled AS (
+                SELECT \(rolledGroup), name, hour, sum(count) AS n FROM metric_rollups
+                WHERE name = ANY(\(slo.total)::text[]) AND hour >= \(earliest) AND hour < \(hour)
+                      \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
+                GROUP BY 1, 2, 3
+            )
+            SELECT seconds, g0, sum(good)::bigint AS good, sum(total)::bigint AS total FROM (
+                SELECT w.seconds, r.g0, count(*) FILTER (WHERE r.name = ANY(\(slo.good)::text[])) AS good, count(*) AS total
+                FROM raw r JOIN w ON r.occurred_at >= w.s AND (r.occurred_at < w.c OR r.occurred_at >= \(hour))
+                GROUP BY 1, 2
+                UNION ALL
+                SELECT w.seconds, r.g0, coalesce(sum(r.n) FILTER (WHERE r.name = ANY(\(slo.good)::text[])), 0), sum(r.n)
+                FROM rolled r JOIN w ON r.hour >= w.c
+                GROUP BY 1, 2
+            ) x
+            GROUP BY 1, 2
+            """)
+        var out: [String: [Int: RuleMath.Counts]] = [:]
+        var labels: [String: [String: String]] = [:]
+        for row in rows {
+            let (key, groupLabels) = try group(row, rule, count: 1)
+            labels[key] = groupLabels
+            out[key, default: [:]][try row.decode("seconds")] = RuleMath.Counts(good: try row.decode("good"), total: try row.decode("total"))
+        }
+        guard out.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }
+        return (out, labels)
+    }
+}
+
+/// Composite rules: the open alerts of their inputs, read in the
+/// composite's own transaction (after the inputs' evaluations committed).
+extension EvaluationRepository {
+    static func measureComposite(_ rule: Rule, _ connection: PostgresConnection) throws -> [String: MeasuredGroup] {
+        var inputs: [String: [Composites.InputGroup]] = [:]
+        for row in try connection.query(
+            """
+            SELECT a.rule_name, a.labels::text AS labels, a.status FROM alerts a
+            JOIN alert_rules r ON r.id = a.rule_id
+            WHERE r.name = ANY(\(rule.inputs)::text[]) AND r.enabled AND a.status <> 'resolved'
+            """) {
+            inputs[try row.decode("rule_name"), default: []].append(
+                Composites.InputGroup(labels: try labelsJSON(try row.decode("labels")), status: try row.decode("status")))
+        }
+        return RuleMath.compositeGroups(rule, Composites.evaluate(rule, inputs: inputs))
+    }
+
+    static func labelsJSON(_ text: String) throws -> [String: String] {
+        (try? JSONDecoder().decode([String: String].self, from: Data(text.utf8))) ?? [:]
     }
 }

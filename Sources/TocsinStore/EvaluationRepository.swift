@@ -46,12 +46,16 @@ public struct EvaluationRepository: Sendable {
             guard let row = try connection.query(
                 """
                 SELECT \(RuleRepository.columns), next_due_at <= now() AS due, due_reason, now() AS now,
-                       clock_timestamp() AS started
-                FROM alert_rules WHERE id = \(ruleID) AND enabled
+                       clock_timestamp() AS started, \(RuleRepository.inputsReady) AS inputs_ready
+                FROM alert_rules r WHERE id = \(ruleID) AND enabled
                 """).first
             else { return .notDue }
             let due: Bool = try row.decode("due")
             guard force || due else { return .notDue }
+            // A composite waits for its inputs due now: it reads their states
+            // once they have been evaluated for this interval.
+            let inputsReady: Bool = try row.decode("inputs_ready")
+            guard force || inputsReady else { return .notDue }
             // A due time pulled forward by arriving events is an early
             // evaluation, not the interval's scheduled one.
             var trigger = trigger
@@ -79,13 +83,18 @@ public struct EvaluationRepository: Sendable {
                     durationMs: Double, _ connection: PostgresConnection) throws {
         let logged = results.isEmpty
             ? [GroupResult(rule: rule.name, groupKey: nil, value: nil, samples: 0, outcome: .noData)] : results
+        // Only SLO and composite rules log their evidence (burn rates, inputs):
+        // the log of the others stays as small as it was.
+        let evidence: [String?] = logged.map { result in
+            rule.kind == .slo || rule.kind == .composite ? result.evidence.map { $0.json() } : nil
+        }
         try connection.query(
             """
             INSERT INTO rule_evaluations (rule_id, rule_name, group_key, value, samples, outcome, trigger, worker_id,
-                                          started_at, duration_ms)
-            SELECT \(ruleID), \(rule.name), g, v, s, o, \(trigger), \(workerID), now(), \(durationMs)
+                                          started_at, duration_ms, evidence)
+            SELECT \(ruleID), \(rule.name), g, v, s, o, \(trigger), \(workerID), now(), \(durationMs), e::jsonb
             FROM unnest(\(logged.map(\.groupKey))::text[], \(logged.map(\.value))::float8[], \(logged.map(\.samples))::int[],
-                        \(logged.map(\.outcome))::text[]) AS t(g, v, s, o)
+                        \(logged.map(\.outcome))::text[], \(evidence)::text[]) AS t(g, v, s, o, e)
             """)
         // Next due: the start of the next interval, aligned to the epoch, so
         // every interval has exactly one scheduled evaluation.
@@ -111,30 +120,46 @@ struct Evaluation {
 
     /// Decides and writes every group measured (and every group with an
     /// open alert but no data now).
-    func apply(_ measured: inout [String: RuleMeasurement]) throws -> [GroupResult] {
+    func apply(_ measured: inout [String: MeasuredGroup]) throws -> [GroupResult] {
         // Open alerts are locked so a concurrent manual action waits for us.
         var open: [String: OpenAlert] = [:]
+        var openGroups: [String: (labels: [String: String], severity: Rule.Severity)] = [:]
         for row in try connection.query(
-            "SELECT id, group_key, status, started_at FROM alerts WHERE rule_id = \(ruleID) AND status <> 'resolved' FOR UPDATE") {
-            open[try row.decode("group_key")] = OpenAlert(id: try row.decode("id"), status: try row.decode("status"),
-                                                          startedAt: try row.decode("started_at"))
+            """
+            SELECT id, group_key, status, started_at, severity, labels::text AS labels
+            FROM alerts WHERE rule_id = \(ruleID) AND status <> 'resolved' FOR UPDATE
+            """) {
+            let key: String = try row.decode("group_key")
+            open[key] = OpenAlert(id: try row.decode("id"), status: try row.decode("status"), startedAt: try row.decode("started_at"))
+            openGroups[key] = (try EvaluationRepository.labelsJSON(try row.decode("labels")), try row.decode("severity"))
         }
-        for key in open.keys where measured[key] == nil { measured[key] = RuleMath.empty(rule) }
-        if measured.isEmpty && rule.groupBy == .none { measured[""] = RuleMath.empty(rule) }
+        for (key, group) in openGroups where measured[key] == nil {
+            let condition = rule.condition(severity: group.severity)
+            measured[key] = MeasuredGroup(labels: group.labels, measurement: RuleMath.empty(condition), condition: condition,
+                                          evidence: RuleMath.evidence(rule, labels: group.labels))
+        }
+        if measured.isEmpty && rule.groupBy.isEmpty && rule.kind != .slo {
+            measured[""] = MeasuredGroup(labels: [:], measurement: RuleMath.empty(rule), condition: rule,
+                                         evidence: RuleMath.evidence(rule, labels: [:]))
+        }
         return try measured.keys.sorted().map { key in
-            let measurement = measured[key]!
-            let decision = AlertStateMachine.decide(rule: rule, open: open[key], measurement: measurement, now: now)
-            let (outcome, transition) = try write(decision, groupKey: key, current: open[key], measurement: measurement)
-            return GroupResult(rule: rule.name, groupKey: key, value: measurement.value, samples: measurement.samples,
-                               outcome: outcome, transition: transition)
+            let group = measured[key]!
+            let decision = AlertStateMachine.decide(rule: group.condition, open: open[key], measurement: group.measurement, now: now)
+            let (outcome, transition) = try write(decision, groupKey: key, group: group, current: open[key])
+            return GroupResult(rule: rule.name, groupKey: key, value: group.measurement.value,
+                               samples: group.measurement.samples, outcome: outcome, transition: transition,
+                               labels: rule.groupBy.isEmpty ? nil : group.labels, evidence: group.evidence)
         }
     }
 
     /// Writes what `decision` means; returns the outcome for the log and the
     /// transition made, if any.
-    func write(_ decision: AlertDecision, groupKey: String, current: OpenAlert?,
-               measurement: RuleMeasurement) throws -> (EvaluationOutcome, AlertTransition.Kind?) {
+    func write(_ decision: AlertDecision, groupKey: String, group: MeasuredGroup,
+               current: OpenAlert?) throws -> (EvaluationOutcome, AlertTransition.Kind?) {
+        let measurement = group.measurement
+        let condition = group.condition
         let noDataOrOK: EvaluationOutcome = measurement.value == nil ? .noData : .ok
+        let evidence = group.evidence.map { $0.json() }
         switch decision {
         case .none:
             return (noDataOrOK, nil)
@@ -147,18 +172,19 @@ struct Evaluation {
                 """)
             return (measurement.value == nil ? .noData : EvaluationOutcome(current.status), nil)
         case .open(let status):
-            let platform = rule.groupBy == .platform && !groupKey.isEmpty ? groupKey : nil
+            let platform = rule.groupBy.includesPlatform ? group.labels["platform"] : nil
+            let labels = try ConfigRepository.json(group.labels)
             let id: Int = try connection.query(
                 """
-                INSERT INTO alerts (rule_id, rule_name, severity, group_key, platform, status, value, threshold, comparison,
-                                    samples, started_at, fired_at)
-                VALUES (\(ruleID), \(rule.name), \(rule.severity), \(groupKey), \(platform), \(status), \(measurement.value),
-                        \(rule.threshold), \(rule.comparison), \(measurement.samples), now(),
+                INSERT INTO alerts (rule_id, rule_name, severity, group_key, platform, labels, status, value, threshold,
+                                    comparison, samples, started_at, fired_at)
+                VALUES (\(ruleID), \(rule.name), \(condition.severity), \(groupKey), \(platform), \(labels)::jsonb, \(status),
+                        \(measurement.value), \(condition.threshold), \(condition.comparison), \(measurement.samples), now(),
                         CASE WHEN \(status) = 'firing' THEN now() END)
                 RETURNING id
                 """)[0].decode("id")
             let kind: AlertTransition.Kind = status == .firing ? .fired : .pending
-            try transitions.record(connection, alertID: id, kind: kind, from: nil, actor: actor)
+            try transitions.record(connection, alertID: id, kind: kind, from: nil, actor: actor, evidence: evidence)
             return (EvaluationOutcome(status), kind)
         case .fire:
             guard let current else { return (.ok, nil) }
@@ -168,7 +194,8 @@ struct Evaluation {
                                   samples = \(measurement.samples), last_evaluated_at = now()
                 WHERE id = \(current.id)
                 """)
-            try transitions.record(connection, alertID: current.id, kind: .fired, from: current.status, actor: actor)
+            try transitions.record(connection, alertID: current.id, kind: .fired, from: current.status, actor: actor,
+                                   evidence: evidence)
             return (.firing, .fired)
         case .resolve(let resolution):
             guard let current else { return (.ok, nil) }
@@ -179,7 +206,7 @@ struct Evaluation {
                 WHERE id = \(current.id)
                 """)
             try transitions.record(connection, alertID: current.id, kind: .resolved, from: current.status, actor: actor,
-                                   resolution: resolution)
+                                   resolution: resolution, evidence: evidence)
             return (.resolved, .resolved)
         }
     }

@@ -20,6 +20,8 @@ public struct StoredRule: Sendable, Equatable {
 public struct RuleFailure: Sendable, Equatable {
     public var message: String
     public var at: Date
+    /// too_many_groups, or evaluation_failed for anything else.
+    public var code: RuleErrorCode = .evaluationFailed
 }
 
 /// The `alert_rules` table: written by applying a rules file, read by the
@@ -66,23 +68,32 @@ public struct RuleRepository: Sendable {
         try connection.query(
             """
             INSERT INTO alert_rules (name, description, runbook_url, kind, severity, comparison, threshold,
-                                     recovery_threshold, group_by, interval_seconds, metric_names, labels, definition, version)
+                                     recovery_threshold, group_by, interval_seconds, metric_names, input_rules, labels,
+                                     definition, version)
             VALUES (\(rule.name), \(rule.description), \(rule.runbookURL), \(rule.kind.rawValue), \(rule.severity.rawValue),
-                    \(rule.comparison.rawValue), \(rule.threshold), \(rule.recoveryThreshold), \(rule.groupBy.rawValue),
-                    \(rule.intervalSeconds), \(rule.metricNames)::text[], \(labels)::jsonb, \(definition)::jsonb, \(version))
+                    \(rule.comparison.rawValue), \(rule.threshold), \(rule.recoveryThreshold), \(rule.groupBy.description),
+                    \(rule.intervalSeconds), \(rule.metricNames)::text[], \(rule.inputs)::text[], \(labels)::jsonb,
+                    \(definition)::jsonb, \(version))
             ON CONFLICT (name) DO UPDATE SET
                 description = excluded.description, runbook_url = excluded.runbook_url, kind = excluded.kind,
                 severity = excluded.severity, comparison = excluded.comparison, threshold = excluded.threshold,
                 recovery_threshold = excluded.recovery_threshold, group_by = excluded.group_by,
                 interval_seconds = excluded.interval_seconds, metric_names = excluded.metric_names,
-                labels = excluded.labels, definition = excluded.definition, enabled = true,
+                input_rules = excluded.input_rules, labels = excluded.labels, definition = excluded.definition, enabled = true,
                 disabled_at = NULL, updated_at = now(), version = excluded.version
             WHERE alert_rules.definition IS DISTINCT FROM excluded.definition OR NOT alert_rules.enabled
             """)
     }
 
     static let columns: PostgresQuery =
-        "id, definition::text AS definition, enabled, next_due_at, last_evaluated_at, consecutive_errors, last_error, last_error_at"
+        "id, definition::text AS definition, enabled, next_due_at, last_evaluated_at, consecutive_errors, last_error, last_error_at, last_error_code"
+
+    /// True unless the rule (alias `r`) is a composite with an input due
+    /// now: a composite is evaluated after its inputs.
+    static let inputsReady: PostgresQuery = """
+        (cardinality(r.input_rules) = 0 OR NOT EXISTS (
+            SELECT 1 FROM alert_rules i WHERE i.enabled AND i.name = ANY(r.input_rules) AND i.next_due_at <= now()))
+        """
 
     static func decodeDefinition(_ json: String) throws -> Rule {
         do {
@@ -98,7 +109,8 @@ public struct RuleRepository: Sendable {
             nextDueAt: try row.decode("next_due_at"), lastEvaluatedAt: try row.decode("last_evaluated_at"),
             consecutiveErrors: try row.decode("consecutive_errors"),
             lastError: try row.decode("last_error", as: String?.self).map { message in
-                RuleFailure(message: message, at: try row.decode("last_error_at"))
+                RuleFailure(message: message, at: try row.decode("last_error_at"),
+                            code: try row.decode("last_error_code", as: RuleErrorCode?.self) ?? .evaluationFailed)
             })
     }
 
@@ -115,12 +127,14 @@ public struct RuleRepository: Sendable {
     /// The enabled rules due now (up to `limit`, soonest first), and how long
     /// until the next one is due when none is (at most a second: the
     /// scheduler looks again at least that often).
+    /// A composite whose inputs are due is left out until they have been
+    /// evaluated (the scheduler looks again at once after evaluating them).
     public func due(limit: Int) async throws -> (due: [(id: Int32, name: String)], wait: Duration) {
         let rows = try await database.write(
             """
             SELECT id, name, next_due_at <= now() AS due,
                    least(1, greatest(0, extract(epoch FROM next_due_at - now())))::float8 AS wait
-            FROM alert_rules WHERE enabled ORDER BY next_due_at LIMIT \(limit)
+            FROM alert_rules r WHERE enabled AND \(Self.inputsReady) ORDER BY next_due_at LIMIT \(limit)
             """)
         var due: [(id: Int32, name: String)] = []
         for row in rows {
@@ -139,13 +153,15 @@ public struct RuleRepository: Sendable {
     /// interval — so a failing rule is retried, but never in a loop.
     /// Returns the failures in a row so far.
     @discardableResult
-    public func recordFailure(ruleID: Int32, message: String, trigger: EvaluationTrigger, workerID: String) async throws -> Int {
+    public func recordFailure(ruleID: Int32, message: String, code: RuleErrorCode = .evaluationFailed,
+                              trigger: EvaluationTrigger, workerID: String) async throws -> Int {
         let message = String(message.prefix(RuleRepository.maxErrorLength))
         let rows = try await database.write(
             """
             WITH failed AS (
                 UPDATE alert_rules
                 SET consecutive_errors = consecutive_errors + 1, last_error = \(message), last_error_at = now(),
+                    last_error_code = \(code),
                     due_reason = 'schedule',
                     next_due_at = now() + make_interval(secs => least(interval_seconds, power(2, least(consecutive_errors, 20))))
                 WHERE id = \(ruleID)
@@ -163,9 +179,15 @@ public struct RuleRepository: Sendable {
     /// Longest error message kept.
     static let maxErrorLength = 500
 
-    /// Rules whose last evaluation failed, for /metrics.
-    public func failingCount() async throws -> Int {
-        try await database.read("SELECT count(*) AS n FROM alert_rules WHERE enabled AND consecutive_errors > 0")[0].decode("n")
+    /// Rules whose last evaluation failed, for /metrics: all of them, and
+    /// those failing with too_many_groups.
+    public func failingCount() async throws -> (all: Int, tooManyGroups: Int) {
+        let row = try await database.read(
+            """
+            SELECT count(*) AS n, count(*) FILTER (WHERE last_error_code = 'too_many_groups') AS groups
+            FROM alert_rules WHERE enabled AND consecutive_errors > 0
+            """)[0]
+        return (try row.decode("n"), try row.decode("groups"))
     }
 
     /// Pulls forward the evaluation of enabled rules that read any of

@@ -31,5 +31,5 @@ extension EvaluationOutcome: StoredEnum {}
 extension Rule.Severity: StoredEnum {}
 extension Rule.Kind: StoredEnum {}
 extension Rule.Comparison: StoredEnum {}
-extension Rule.GroupBy: StoredEnum {}
+extension RuleErrorCode: StoredEnum {}
 extension Scope: StoredEnum {}

@@ -16,13 +16,14 @@ struct TransitionWriter: Sendable {
     @discardableResult
     func record(
         _ connection: PostgresConnection, alertID: Int, kind: AlertTransition.Kind, from: AlertStatus?, actor: String,
-        note: String? = nil, resolution: Resolution? = nil
+        note: String? = nil, resolution: Resolution? = nil, evidence: String? = nil
     ) throws -> (Alert, AlertTransition) {
         let row = try connection.query(
             """
             INSERT INTO alert_events (alert_id, rule_id, transition, from_status, to_status, value, threshold, samples,
-                                      actor, note, resolution)
-            SELECT id, rule_id, \(kind), \(from), status, value, threshold, samples, \(actor), \(note), \(resolution)
+                                      actor, note, resolution, evidence)
+            SELECT id, rule_id, \(kind), \(from), status, value, threshold, samples, \(actor), \(note), \(resolution),
+                   \(evidence)::jsonb
             FROM alerts WHERE id = \(alertID)
             RETURNING \(AlertRepository.transitionColumns)
             """)[0]

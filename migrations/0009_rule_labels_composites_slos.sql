@@ -1,0 +1,29 @@
+-- Rules that filter and group by event labels, composite rules and SLO
+-- burn-rate rules.
+
+-- Two new kinds; group_by is 'none' or the group keys (platform and label
+-- names, up to 3) joined by commas.
+ALTER TABLE alert_rules DROP CONSTRAINT alert_rules_kind_check;
+ALTER TABLE alert_rules ADD CONSTRAINT alert_rules_kind_check CHECK (kind IN ('ratio', 'count', 'aggregate', 'composite', 'slo'));
+ALTER TABLE alert_rules DROP CONSTRAINT alert_rules_group_by_check;
+ALTER TABLE alert_rules ADD CONSTRAINT alert_rules_group_by_keys
+    CHECK (group_by = 'none' OR group_by ~ '^[A-Za-z_][A-Za-z0-9_./-]{0,63}(,[A-Za-z_][A-Za-z0-9_./-]{0,63}){0,2}$');
+
+-- The rules a composite reads: it is evaluated once none of them is due.
+ALTER TABLE alert_rules ADD COLUMN input_rules text[] NOT NULL DEFAULT '{}';
+COMMENT ON COLUMN alert_rules.input_rules IS 'Composite rules: the names of the rules their expression reads';
+
+-- Why the last evaluation failed, beside its message.
+ALTER TABLE alert_rules ADD COLUMN last_error_code text CHECK (last_error_code IN ('too_many_groups', 'evaluation_failed'));
+UPDATE alert_rules SET last_error_code = 'evaluation_failed' WHERE last_error IS NOT NULL;
+COMMENT ON COLUMN alert_rules.last_error_code IS 'too_many_groups (more groups than max_groups) or evaluation_failed';
+
+-- What a transition was decided on beyond value, threshold and samples:
+-- the filter, the group's labels, a composite's inputs, an SLO's burn rates
+-- and error budget. NULL where there is nothing more to say.
+ALTER TABLE alert_events ADD COLUMN evidence jsonb;
+COMMENT ON COLUMN alert_events.evidence IS 'filter, group labels, composite inputs, SLO burn rates and budget (JSON object)';
+
+-- The same for the evaluation log of SLO and composite rules (NULL for the
+-- others, to keep the log small).
+ALTER TABLE rule_evaluations ADD COLUMN evidence jsonb;
