@@ -85,8 +85,11 @@ struct RuleRoutes {
             }
             return stored
         case let definition as [String: Any]:
-            // The definition goes through the rules file checks.
-            let parsed = RuleFile.parse(json: ["rules": [definition]], defaultIntervalSeconds: config.alertCheckIntervalSeconds)
+            // The definition goes through the rules file checks; a composite
+            // may read the applied rules.
+            let known = definition["kind"] as? String == "composite" ? try await store.rules.list().map(\.rule) : []
+            let parsed = RuleFile.parse(json: ["rules": [definition]], defaultIntervalSeconds: config.alertCheckIntervalSeconds,
+                                        known: known)
             for problem in parsed.problems {
                 body.issues.append(ValidationIssue(field: "rule." + (problem.field ?? ""), reason: problem.message))
             }

@@ -99,10 +99,13 @@ public struct AlertTransition: Sendable, Equatable {
     public var resolution: Resolution?
     public var at: Date
     public var escalationLevel: Int?
+    /// What an evaluation decided on (filter, group labels, a composite's
+    /// inputs, an SLO's burn rates); nil for manual actions.
+    public var evidence: Evidence?
 
     public init(id: Int, alertID: Int, kind: Kind, from: AlertStatus?, to: AlertStatus, value: Double?, threshold: Double,
-                samples: Int, actor: String, note: String?, resolution: Resolution?, at: Date, escalationLevel: Int? = nil) {
-        self.escalationLevel = escalationLevel
+                samples: Int, actor: String, note: String?, resolution: Resolution?, at: Date, escalationLevel: Int? = nil,
+                evidence: Evidence? = nil) {
         self.id = id
         self.alertID = alertID
         self.kind = kind
@@ -115,5 +118,7 @@ public struct AlertTransition: Sendable, Equatable {
         self.note = note
         self.resolution = resolution
         self.at = at
+        self.escalationLevel = escalationLevel
+        self.evidence = evidence
     }
 }

@@ -10,14 +10,14 @@ public enum Backtest {
         public var value: Double?
         public var samples: Int
         public var resolution: Resolution?
-        /// The group's labels, the alert's severity (an SLO burn rate's
-        /// own), and the evidence of SLO and composite rules.
+        /// The group's labels, the severity of an SLO burn rate's alert (nil:
+        /// the rule's), and the evidence of SLO and composite rules.
         public var labels: [String: String] = [:]
-        public var severity: Rule.Severity = .warning
+        public var severity: Rule.Severity?
         public var evidence: Evidence?
 
         public init(at: Date, groupKey: String, transition: AlertTransition.Kind, value: Double?, samples: Int,
-                    resolution: Resolution?, labels: [String: String] = [:], severity: Rule.Severity = .warning,
+                    resolution: Resolution?, labels: [String: String] = [:], severity: Rule.Severity? = nil,
                     evidence: Evidence? = nil) {
             self.at = at
             self.groupKey = groupKey
@@ -41,10 +41,11 @@ public enum Backtest {
         /// The largest (or, for < rules, smallest) value seen while open.
         public var worstValue: Double?
         public var labels: [String: String] = [:]
-        public var severity: Rule.Severity = .warning
+        /// An SLO burn rate's severity; nil: the rule's.
+        public var severity: Rule.Severity?
 
         public init(groupKey: String, startedAt: Date, firedAt: Date?, resolvedAt: Date?, resolution: Resolution?,
-                    worstValue: Double?, labels: [String: String] = [:], severity: Rule.Severity = .warning) {
+                    worstValue: Double?, labels: [String: String] = [:], severity: Rule.Severity? = nil) {
             self.groupKey = groupKey
             self.startedAt = startedAt
             self.firedAt = firedAt
@@ -191,7 +192,7 @@ public enum Backtest {
             let m = group.measurement
             func record(_ kind: AlertTransition.Kind, _ resolution: Resolution? = nil) {
                 result.steps.append(Step(at: t, groupKey: key, transition: kind, value: m.value, samples: m.samples,
-                                         resolution: resolution, labels: group.labels, severity: group.condition.severity,
+                                         resolution: resolution, labels: group.labels, severity: tier(group),
                                          evidence: group.evidence))
             }
             switch decision {
@@ -205,7 +206,7 @@ public enum Backtest {
                 nextID += 1
                 simulated[key] = SimulatedAlert(groupKey: key, startedAt: t, firedAt: status == .firing ? t : nil,
                                                 resolvedAt: nil, resolution: nil, worstValue: m.value, labels: group.labels,
-                                                severity: group.condition.severity)
+                                                severity: tier(group))
                 record(status == .firing ? .fired : .pending)
             case .fire:
                 open[key]?.status = .firing
@@ -223,6 +224,8 @@ public enum Backtest {
                 record(.resolved, resolution)
             }
         }
+
+        func tier(_ group: MeasuredGroup) -> Rule.Severity? { rule.kind == .slo ? group.condition.severity : nil }
 
         mutating func note(_ value: Double?, _ key: String, _ condition: Rule) {
             guard let value, let current = simulated[key] else { return }

@@ -85,6 +85,8 @@ public enum RuleFile {
         /// What is valid but probably not meant (e.g. an anchored pattern
         /// written with `^`): reported, never refused.
         public var warnings: [RuleProblem] = []
+        /// The lines of the `group_by` and `where` fields, by rule.
+        public var lines: [String: [String: Int]] = [:]
 
         public init(rules: [Rule], problems: [RuleProblem], warnings: [RuleProblem] = []) {
             self.rules = rules
@@ -161,6 +163,7 @@ public enum RuleFile {
         var names: [String: Int] = [:]
         var expressionLines: [String: Int?] = [:]
         var warnings: [RuleProblem] = []
+        var lines: [String: [String: Int]] = [:]
         var nameless = false
         for (index, node) in sequence.enumerated() {
             var reader = RuleReader(node: node, index: index, defaultInterval: defaultIntervalSeconds)
@@ -179,6 +182,9 @@ public enum RuleFile {
             }
             names[rule.name] = node.mark?.line ?? 0
             expressionLines[rule.name] = reader.fields.line(of: "expression")
+            for field in ["group_by", "where"] {
+                if reader.fields.has(field), let line = reader.fields.line(of: field) { lines[rule.name, default: [:]][field] = line }
+            }
             rules.append(rule)
         }
         // Composites: every name they read must exist, without cycles; their
@@ -187,7 +193,30 @@ public enum RuleFile {
         let invalid = Set(names.keys).subtracting(rules.map(\.name))
         problems += Composites.resolve(&rules, known: known, lines: expressionLines, invalid: invalid,
                                        complete: !nameless)
-        return Result(rules: problems.isEmpty ? rules : [], problems: problems, warnings: warnings)
+        var result = Result(rules: problems.isEmpty ? rules : [], problems: problems, warnings: warnings)
+        result.lines = lines
+        return result
+    }
+
+    /// Warnings for label names a rule groups or filters by that none of
+    /// the recent events of its metrics (`seen`, by metric name) has had:
+    /// every event would fall in the group '' (or fail an `equals`).
+    /// Usually a typo, or a label the applications do not send yet.
+    public static func labelWarnings(_ result: Result, seen: [String: Set<String>]) -> [RuleProblem] {
+        var out: [RuleProblem] = []
+        for rule in result.rules {
+            let known = rule.metricNames.reduce(into: Set<String>()) { $0.formUnion(seen[$1] ?? []) }
+            let lines = result.lines[rule.name] ?? [:]
+            for key in rule.groupBy.keys where key != "platform" && !known.contains(key) {
+                out.append(RuleProblem(line: lines["group_by"], rule: rule.name, field: "group_by",
+                                       message: "no recent event of \(rule.metricNames.joined(separator: ", ")) has the label '\(key)': its groups would all be ''"))
+            }
+            for matcher in rule.filters where !matcher.isPlatform && !known.contains(matcher.label) {
+                out.append(RuleProblem(line: lines["where"], rule: rule.name, field: "where",
+                                       message: "no recent event of \(rule.metricNames.joined(separator: ", ")) has the label '\(matcher.label)'"))
+            }
+        }
+        return out
     }
 
     /// Reads one rule mapping, collecting problems.

@@ -302,6 +302,15 @@ extension RuleMath {
         group.isEmpty ? severity.rawValue : group + "/" + severity.rawValue
     }
 
+    /// The group of an SLO burn rate's key (the inverse of `sloKey`).
+    public static func sloGroup(ofKey key: String) -> String {
+        for severity in Rule.Severity.allCases {
+            if key == severity.rawValue { return "" }
+            if key.hasSuffix("/" + severity.rawValue) { return String(key.dropLast(severity.rawValue.count + 1)) }
+        }
+        return key
+    }
+
     /// Ratio, count and aggregate rules: the measurements per group as
     /// groups with labels and evidence.
     public static func groups(_ rule: Rule, measured: [String: RuleMeasurement],

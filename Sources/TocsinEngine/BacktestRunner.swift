@@ -22,6 +22,10 @@ public final class BacktestRunner: Sendable {
         case tooLong(maxDays: Int)
         case tooOld(retentionDays: Int)
         case tooManySteps(Int)
+        /// A composite reads a rule that does not exist.
+        case unknownInput(String)
+        /// A composite reads more rules (with theirs) than one backtest replays.
+        case tooManyInputs(Int)
 
         public var description: String {
             switch self {
@@ -29,6 +33,8 @@ public final class BacktestRunner: Sendable {
             case .tooLong(let days): "the range is longer than \(days) days"
             case .tooOld(let days): "the range starts before the retention of \(days) days: those events are gone"
             case .tooManySteps(let max): "more than \(max) evaluations: use a shorter range or a longer interval"
+            case .unknownInput(let name): "the composite reads \(name.prefix(64)), which is not a rule"
+            case .tooManyInputs(let max): "the composite reads more than \(max) rules, with those its inputs read"
             }
         }
     }
@@ -46,14 +52,43 @@ public final class BacktestRunner: Sendable {
         if range.seconds / Double(rule.intervalSeconds) > Double(Backtest.maxSteps) { throw .tooManySteps(Backtest.maxSteps) }
     }
 
-    /// Replays `rule` over `range` for `keyID`.
-    public func run(_ rule: Rule, range: TimeRange, keyID: Int) async throws -> Backtest.Result {
+    /// The most rules one backtest replays: a composite, its inputs, theirs.
+    public static let maxReplays = 32
+
+    /// Replays `rule` over `range` for `keyID`. A composite's inputs are
+    /// replayed over the same range first (each starting with no alert
+    /// open), found by name among `rules` and then the applied rules.
+    public func run(_ rule: Rule, range: TimeRange, keyID: Int, rules: [Rule] = []) async throws -> Backtest.Result {
         try check(rule, range: range, now: store.clock.now())
         guard running.withLock({ $0.insert(keyID).inserted }) else { throw Refusal.busy }
         defer { _ = running.withLock { $0.remove(keyID) } }
+        var replays = 0
+        return try await replay(rule, range: range, rules: Dictionary(rules.map { ($0.name, $0) }) { a, _ in a },
+                                replays: &replays)
+    }
+
+    func replay(_ rule: Rule, range: TimeRange, rules: [String: Rule], replays: inout Int) async throws -> Backtest.Result {
+        replays += 1
+        if replays > Self.maxReplays { throw Refusal.tooManyInputs(Self.maxReplays) }
+        if rule.kind == .composite {
+            var inputs: [String: Backtest.Result] = [:]
+            for name in rule.inputs {
+                var input = rules[name]
+                if input == nil { input = try await store.rules.get(name: name)?.rule }
+                guard let input else { throw Refusal.unknownInput(name) }
+                try check(input, range: range, now: store.clock.now())
+                inputs[name] = try await replay(input, range: range, rules: rules, replays: &replays)
+            }
+            return Backtest.runComposite(rule, inputs: inputs, range: range)
+        }
+        let needsLabels = rule.groupBy.keys.contains { $0 != "platform" } || rule.filters.contains { !$0.isPlatform }
         let points = try await store.events.points(names: rule.metricNames,
                                                     since: range.since.addingTimeInterval(-Backtest.lookback(rule)),
-                                                    until: range.until)
+                                                    until: range.until, labels: needsLabels)
+        return try await replay(rule, points: points, range: range)
+    }
+
+    func replay(_ rule: Rule, points: [RuleMath.Point], range: TimeRange) async throws -> Backtest.Result {
         let stop = StopFlag()
         return try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation { continuation in

@@ -35,7 +35,8 @@ public struct CheckRunner: Sendable {
         var results: [GroupResult] = []
         var failure: String?
         do {
-            let targets = try await store.rules.list().filter { request.ruleName == nil || $0.rule.name == request.ruleName }
+            let targets = Self.inputsFirst(try await store.rules.list())
+                .filter { request.ruleName == nil || $0.rule.name == request.ruleName }
             if let name = request.ruleName, targets.isEmpty {
                 failure = "no enabled rule named \(name)"
             }
@@ -48,5 +49,23 @@ public struct CheckRunner: Sendable {
             failure = "\(error)"
         }
         try? await store.checks.complete(id: request.id, results: results, error: failure)
+    }
+
+    /// Rules in an order that evaluates every composite after the rules it
+    /// reads (composites reading composites after those).
+    static func inputsFirst(_ rules: [StoredRule]) -> [StoredRule] {
+        let byName = Dictionary(rules.map { ($0.rule.name, $0.rule) }) { a, _ in a }
+        var depth: [String: Int] = [:]
+        func level(_ name: String, _ seen: Set<String>) -> Int {
+            if let known = depth[name] { return known }
+            guard let rule = byName[name], rule.kind == .composite, !seen.contains(name) else { return 0 }
+            let value = 1 + (rule.inputs.map { level($0, seen.union([name])) }.max() ?? 0)
+            depth[name] = value
+            return value
+        }
+        return rules.enumerated().sorted { a, b in
+            let (x, y) = (level(a.element.rule.name, []), level(b.element.rule.name, []))
+            return x != y ? x < y : a.offset < b.offset
+        }.map(\.element)
     }
 }

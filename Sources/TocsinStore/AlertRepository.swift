@@ -116,7 +116,7 @@ public struct AlertRepository: Sendable {
 
     static let transitionColumns: PostgresQuery = """
         id, alert_id, transition, from_status, to_status, value, threshold, samples, actor, note, resolution, at,
-        escalation_level
+        escalation_level, evidence::text AS evidence
         """
 
     static func decodeTransition(_ row: PostgresRow) throws -> AlertTransition {
@@ -125,7 +125,10 @@ public struct AlertRepository: Sendable {
             from: try row.decode("from_status"), to: try row.decode("to_status"), value: try row.decode("value"),
             threshold: try row.decode("threshold"), samples: try row.decode("samples"), actor: try row.decode("actor"),
             note: try row.decode("note"), resolution: try row.decode("resolution"), at: try row.decode("at"),
-            escalationLevel: try row.decode("escalation_level"))
+            escalationLevel: try row.decode("escalation_level"),
+            evidence: try row.decode("evidence", as: String?.self).flatMap {
+                try? JSONDecoder().decode(Evidence.self, from: Data($0.utf8))
+            })
     }
 
     public enum Action: String, Sendable {

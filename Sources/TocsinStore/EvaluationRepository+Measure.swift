@@ -161,10 +161,10 @@ extension EvaluationRepository {
         }
         return """
             SELECT \(unescaped: names), count(*) AS n, \(unescaped: function) AS v FROM (
-                SELECT \(columns), value,
-                       row_number() OVER (PARTITION BY \(positions) ORDER BY occurred_at DESC) AS rn
-                FROM metric_events
-                WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)) recent
+                SELECT \(unescaped: names), value,
+                       row_number() OVER (PARTITION BY \(unescaped: names) ORDER BY occurred_at DESC) AS rn
+                FROM (SELECT \(columns), value, occurred_at FROM metric_events
+                      WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)) events) recent
             WHERE rn <= \(last) GROUP BY \(positions) LIMIT \(limit)
             """
     }

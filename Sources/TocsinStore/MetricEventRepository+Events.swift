@@ -82,17 +82,38 @@ extension MetricEventRepository {
     }
 
     /// Events of `names` in [since, until), oldest first, for backtests.
-    public func points(names: [String], since: Date, until: Date, limit: Int = 2_000_000) async throws -> [RuleMath.Point] {
+    /// The label names of the latest `perName` events of each of `names`
+    /// (an index scan per name, however large the history).
+    public func labelNames(of names: [String], perName: Int = 5000) async throws -> [String: Set<String>] {
+        var out: [String: Set<String>] = [:]
+        for row in try await database.read(
+            """
+            SELECT n AS name, k FROM unnest(\(names)::text[]) AS n,
+            LATERAL (SELECT DISTINCT jsonb_object_keys(labels) AS k FROM (
+                SELECT labels FROM metric_events WHERE name = n ORDER BY occurred_at DESC LIMIT \(perName)) latest) keys
+            """) {
+            out[try row.decode("name"), default: []].insert(try row.decode("k"))
+        }
+        return out
+    }
+
+    /// The events of `names` in [since, until), oldest first, with their
+    /// labels when `labels` (rules that filter or group by them).
+    public func points(names: [String], since: Date, until: Date, labels: Bool = false,
+                       limit: Int = 2_000_000) async throws -> [RuleMath.Point] {
         let rows = try await database.read(
             """
-            SELECT occurred_at, name, platform, value FROM metric_events
+            SELECT occurred_at, name, platform, value, CASE WHEN \(labels) THEN labels::text END AS labels FROM metric_events
             WHERE name = ANY(\(names)::text[]) AND occurred_at >= \(since) AND occurred_at < \(until)
             ORDER BY occurred_at, id LIMIT \(limit + 1)
             """)
         guard rows.count <= limit else { throw TooManyPoints(limit: limit) }
+        let decoder = JSONDecoder()
         return try rows.map { row in
-            RuleMath.Point(time: try row.decode("occurred_at"), name: try row.decode("name"),
-                           platform: try row.decode("platform"), value: try row.decode("value"))
+            let text: String? = try row.decode("labels")
+            return RuleMath.Point(time: try row.decode("occurred_at"), name: try row.decode("name"),
+                                  platform: try row.decode("platform"), value: try row.decode("value"),
+                                  labels: text.flatMap { try? decoder.decode([String: String].self, from: Data($0.utf8)) } ?? [:])
         }
     }
 }

@@ -245,7 +245,7 @@ extension RuleRepository {
             for row in try connection.query(
                 """
                 SELECT e.rule_id, e.rule_name, e.group_key, e.value, e.samples, e.outcome, e.trigger, e.worker_id,
-                       e.started_at, e.duration_ms
+                       e.started_at, e.duration_ms, e.evidence::text AS evidence
                 FROM alert_rules r
                 JOIN rule_evaluations e ON e.rule_id = r.id AND e.started_at >= r.last_evaluated_at AND e.outcome <> 'error'
                 WHERE r.id = ANY(\(ids)::int[])
@@ -261,7 +261,10 @@ extension RuleRepository {
                 guard last[id]!.at == at else { continue }
                 last[id]!.groups.append(GroupResult(
                     rule: try row.decode("rule_name"), groupKey: try row.decode("group_key"), value: try row.decode("value"),
-                    samples: try row.decode("samples"), outcome: try row.decode("outcome")))
+                    samples: try row.decode("samples"), outcome: try row.decode("outcome"),
+                    evidence: try row.decode("evidence", as: String?.self).flatMap {
+                        try? JSONDecoder().decode(Evidence.self, from: Data($0.utf8))
+                    }))
             }
             return (states, last)
         }

@@ -17,7 +17,13 @@ struct Rules: AsyncParsableCommand {
 
     struct Check: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Validate a rules file; every problem is reported with its line, rule and field.")
+            abstract: "Validate a rules file; every problem is reported with its line, rule and field.",
+            discussion: """
+                With a database (DATABASE_URL or --database-url), also warns about labels a rule groups or \
+                filters by that no recent event of its metrics has had. Warnings never fail the check.
+                """)
+
+        @OptionGroup var global: GlobalOptions
 
         @Argument(help: "The rules file (YAML).")
         var file: String
@@ -25,11 +31,23 @@ struct Rules: AsyncParsableCommand {
         func run() async throws {
             try await runCommand {
                 let result = RuleFile.parse(yaml: try ConfigFiles.read(file), defaultIntervalSeconds: try Rules.interval())
-                if result.problems.isEmpty {
-                    print("\(file): \(result.rules.count) rule(s) OK: \(result.rules.map(\.name).joined(separator: ", "))")
-                    return
+                guard result.problems.isEmpty else { try reportProblems(result.problems, in: file) }
+                var warnings = result.warnings
+                if try global.configuration().databaseURL != nil {
+                    let names = Array(Set(result.rules.flatMap(\.metricNames))).sorted()
+                    do {
+                        try await withOneShotStore(global) { store in
+                            warnings += RuleFile.labelWarnings(result, seen: try await store.events.labelNames(of: names))
+                        }
+                    } catch {
+                        FileHandle.standardError.write(Data("\(file): note: labels not checked against events: \(error)\n".utf8))
+                    }
                 }
-                try reportProblems(result.problems, in: file)
+                for warning in warnings.sorted(by: { ($0.line ?? 0) < ($1.line ?? 0) }) {
+                    FileHandle.standardError.write(Data("\(file):\(warning.line.map(String.init) ?? "?"): warning: \(warning)\n".utf8))
+                }
+                print("\(file): \(result.rules.count) rule(s) OK: \(result.rules.map(\.name).joined(separator: ", "))"
+                      + (warnings.isEmpty ? "" : " (\(warnings.count) warning(s))"))
             }
         }
     }
@@ -116,7 +134,7 @@ struct Rules: AsyncParsableCommand {
                     }
                     let runner = BacktestRunner(store: store, retentionDays: config.metricsRetentionDays)
                     do {
-                        print(Self.table(rule: rule, try await runner.run(rule, range: range, keyID: 0)))
+                        print(Self.table(rule: rule, try await runner.run(rule, range: range, keyID: 0, rules: rules)))
                     } catch let refusal as BacktestRunner.Refusal {
                         throw CLIError(refusal.description)
                     }
@@ -125,13 +143,17 @@ struct Rules: AsyncParsableCommand {
         }
 
         static func table(rule: Rule, _ result: Backtest.Result) -> String {
-            let title = "rule \(rule.name): \(result.evaluations) evaluation(s) every \(DurationText.format(rule.intervalSeconds)), \(result.alerts.count) alert(s)"
+            var title = "rule \(rule.name): \(result.evaluations) evaluation(s) every \(DurationText.format(rule.intervalSeconds)), \(result.alerts.count) alert(s)"
+            if result.tooManyGroups > 0 {
+                title += "; \(result.tooManyGroups) evaluation(s) failed with too_many_groups (more than \(rule.maxGroups) groups)"
+            }
             let rows = result.steps.map { step in
                 [RFC3339.format(step.at), step.groupKey.isEmpty ? "-" : step.groupKey,
                  step.transition.rawValue + (step.resolution.map { " (\($0.rawValue))" } ?? ""),
                  step.value.map { String(format: "%.4g", $0) } ?? "no data", String(step.samples)]
             }
-            return title + "\n" + TextTable.render([["AT", "GROUP", "TRANSITION", "VALUE", "SAMPLES"]] + rows)
+            let header = rule.kind == .composite ? "HOLDS" : rule.kind == .slo ? "BURN RATE" : "VALUE"
+            return title + "\n" + TextTable.render([["AT", "GROUP", "TRANSITION", header, "SAMPLES"]] + rows)
         }
     }
 }

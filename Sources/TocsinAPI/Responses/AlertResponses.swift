@@ -29,10 +29,11 @@ struct AlertBody: Encodable, Sendable {
     var labels: [String: String]
     /// The open alert whose inhibit rule holds this one's notifications.
     @NullEncoded var inhibitedBy: Int?
+    var groupLabels: [String: String]
 
     enum CodingKeys: String, CodingKey {
         case id, rule, severity, status, platform, value, threshold, comparison, samples, description, resolution, labels
-        case inhibitedBy = "inhibited_by"
+        case inhibitedBy = "inhibited_by", groupLabels = "group_labels"
         case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
         case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
         case acknowledgeNote = "acknowledge_note", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
@@ -64,6 +65,7 @@ struct AlertBody: Encodable, Sendable {
         resolution = alert.resolution
         resolveNote = alert.resolveNote
         labels = alert.labels
+        groupLabels = alert.groupLabels ?? [:]
     }
 }
 
@@ -82,9 +84,10 @@ struct TransitionBody: Encodable, Sendable {
     @NullEncoded var resolution: Resolution?
     var at: Date
     @NullEncoded var escalationLevel: Int?
+    @NullEncoded var evidence: Evidence?
 
     enum CodingKeys: String, CodingKey {
-        case id, transition, from, to, value, threshold, samples, actor, note, resolution, at
+        case id, transition, from, to, value, threshold, samples, actor, note, resolution, at, evidence
         case alertID = "alert_id", escalationLevel = "escalation_level"
     }
 
@@ -102,6 +105,7 @@ struct TransitionBody: Encodable, Sendable {
         resolution = t.resolution
         at = t.at
         escalationLevel = t.escalationLevel
+        evidence = t.evidence
     }
 }
 
@@ -135,9 +139,11 @@ struct GroupResultBody: Encodable, Sendable {
     @NullEncoded var value: Double?
     var samples: Int
     var outcome: EvaluationOutcome
+    @NullEncoded var labels: [String: String]?
+    @NullEncoded var evidence: Evidence?
 
     enum CodingKeys: String, CodingKey {
-        case rule, value, samples, outcome
+        case rule, value, samples, outcome, labels, evidence
         case groupKey = "group_key"
     }
 
@@ -147,5 +153,7 @@ struct GroupResultBody: Encodable, Sendable {
         value = result.value
         samples = result.samples
         outcome = result.outcome
+        labels = result.labels
+        evidence = result.evidence
     }
 }
