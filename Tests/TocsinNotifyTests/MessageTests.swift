@@ -49,6 +49,21 @@ struct MessageTests {
         #expect(more.first { $0["title"] as? String == "Resolved by" }?["value"] as? String == "ops")
     }
 
+    @Test("an alert grouped by labels names its group in titles, subjects and PagerDuty details")
+    func groupLabels() throws {
+        var alert = Self.alert
+        alert.groupKey = "platform=tiktok,endpoint=/v2/video/upload"
+        alert.groupLabels = ["platform": "tiktok", "endpoint": "/v2/video/upload"]
+        let text = Self.text(.fired, alert: alert)
+        #expect(text.title == "[FIRING] high_error_rate · tiktok · endpoint=/v2/video/upload")
+        #expect(EmailMessage.subject(text) == "[FIRING][ERROR] high_error_rate · tiktok · endpoint=/v2/video/upload")
+        let trigger = try Self.json(PagerDutyMessage.body(text, routingKey: "R0UT1NG"))
+        let details = (trigger["payload"] as? [String: Any])?["custom_details"] as? [String: Any]
+        #expect(details?["group"] as? [String: String] == ["platform": "tiktok", "endpoint": "/v2/video/upload"])
+        // Grouped by platform only, as before.
+        #expect(Self.text(.fired).title == "[FIRING] high_error_rate · tiktok")
+    }
+
     @Test("PagerDuty: trigger with a summary and details, resolve with the same dedup_key and nothing else")
     func pagerDuty() throws {
         let trigger = try Self.json(PagerDutyMessage.body(Self.text(.fired), routingKey: "R0UT1NG"))

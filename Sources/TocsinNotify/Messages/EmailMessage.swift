@@ -12,7 +12,7 @@ enum EmailMessage {
         }
         let state = text.payload.isResolved ? "[RESOLVED]" : text.payload.kind == .test ? "[TEST]" : "[FIRING]"
         return "\(state)[\(text.alert.severity.rawValue.uppercased())] \(text.alert.rule)"
-            + (text.alert.platform.map { " · \($0)" } ?? "")
+            + (text.groupText.map { " · \($0)" } ?? "")
     }
 
     static func rows(_ text: MessageText) -> [(String, String)] {

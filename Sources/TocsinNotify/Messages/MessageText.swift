@@ -26,7 +26,16 @@ struct MessageText {
         case .fired, .repeated: "[FIRING]"
         case .escalated: "[ESCALATED L\(payload.escalationLevel ?? 1)]"
         }
-        return "\(state) \(alert.rule)" + (alert.platform.map { " · \($0)" } ?? "")
+        return "\(state) \(alert.rule)" + (groupText.map { " · \($0)" } ?? "")
+    }
+
+    /// The group: its platform, then its other labels as `name=value`
+    /// (`tiktok · endpoint=/v2/video/upload`); nil for a rule without groups.
+    var groupText: String? {
+        var parts = alert.platform.map { [$0] } ?? []
+        let others = (alert.groupLabels ?? [:]).filter { $0.key != "platform" }.sorted { $0.key < $1.key }
+        parts += others.map { "\($0.key)=\($0.value)" }
+        return parts.isEmpty ? nil : parts.joined(separator: " · ")
     }
 
     /// `rule=oauth_failures, platform=tiktok`.

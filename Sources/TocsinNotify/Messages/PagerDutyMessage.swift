@@ -32,6 +32,7 @@ enum PagerDutyMessage {
             ]
             if let platform = alert.platform { details["platform"] = platform }
             if let level = text.payload.escalationLevel { details["escalation_level"] = level }
+            if let group = alert.groupLabels, !group.isEmpty { details["group"] = group }
             body["payload"] = [
                 "summary": text.title + " — " + text.valueText,
                 "source": "tocsin",
