@@ -52,6 +52,39 @@ public struct LabelPattern: Sendable, Equatable, CustomStringConvertible {
     /// Whether the whole of `value` matches.
     public func matches(_ value: String) -> Bool { program.matches(Array(value.unicodeScalars)) }
 
+    /// The pattern as PostgreSQL is given it: `\d`, `\w` and `\s` spelled
+    /// as the ASCII classes they mean here, since PostgreSQL's follow the
+    /// database's locale (`\w` matches `é` under most collations).
+    public var postgresSource: String {
+        let classes: [Unicode.Scalar: (inside: String, outside: String)] = [
+            "d": ("0-9", "[0-9]"), "w": ("0-9A-Za-z_", "[0-9A-Za-z_]"), "s": ("\\t\\n\\v\\f\\r ", "[\\t\\n\\v\\f\\r ]"),
+            "D": ("", "[^0-9]"), "W": ("", "[^0-9A-Za-z_]"), "S": ("", "[^\\t\\n\\v\\f\\r ]"),
+        ]
+        var out = ""
+        var inClass = false
+        var scalars = source.unicodeScalars.makeIterator()
+        while let c = scalars.next() {
+            if c == "\\", let next = scalars.next() {
+                if let replacement = classes[next] {
+                    out += inClass ? replacement.inside : replacement.outside
+                } else {
+                    out.unicodeScalars.append(c)
+                    out.unicodeScalars.append(next)
+                }
+                continue
+            }
+            if c == "[" && !inClass {
+                inClass = true
+                out.unicodeScalars.append(c)
+                // A leading ^ (and nothing else) keeps its meaning.
+                continue
+            }
+            if c == "]" && inClass { inClass = false }
+            out.unicodeScalars.append(c)
+        }
+        return out
+    }
+
     // MARK: Syntax
 
     indirect enum Node {

@@ -48,8 +48,8 @@ extension EvaluationRepository {
             switch matcher.operation {
             case .equals(let v): condition = "\(value) = \(v)"
             case .notEquals(let v): condition = "\(value) <> \(v)"
-            case .matches(let p): condition = "\(value) ~ ('^(?:' || \(p.source) || ')$')"
-            case .notMatches(let p): condition = "\(value) !~ ('^(?:' || \(p.source) || ')$')"
+            case .matches(let p): condition = "\(value) ~ ('^(?:' || \(p.postgresSource) || ')$')"
+            case .notMatches(let p): condition = "\(value) !~ ('^(?:' || \(p.postgresSource) || ')$')"
             case .isIn(let values): condition = "\(value) = ANY(\(values)::text[])"
             case .present(let wanted):
                 let present: PostgresQuery = matcher.isPlatform ? "\(column) IS NOT NULL" : "labels ? \(matcher.label)"

@@ -166,8 +166,10 @@ struct TrafficGenerator {
             if chance(0.2) { add("token.refresh.success", platform) }
             if incident == .tokenRefreshFailures && chance(0.15) { add("token.refresh.failure", platform, labels: ["reason": "expired"]) }
             for _ in 0..<count(3...8) {
-                add("api.call", platform, labels: ["endpoint": chance(0.5) ? "/v2/video/upload" : "/me"])
-                add("api.latency", platform, latency(median: 0.25))
+                // The latency carries its call's endpoint, so rules can group by it.
+                let endpoint = chance(0.5) ? "/v2/video/upload" : "/me"
+                add("api.call", platform, labels: ["endpoint": endpoint])
+                add("api.latency", platform, latency(median: 0.25), labels: ["endpoint": endpoint])
             }
         }
         if Int(elapsed) % 10 == 0 {

@@ -25,6 +25,8 @@ struct ReportingTests {
         "Mean time to acknowledge and to resolve, per rule",
         "Noisiest rules: most alerts",
         "Noisiest rules: most flapping",
+        "Alerts per group label",
+        "SLO burn-rate alerts and their evidence",
         "Upload error rate by platform per day",
         "Notification delivery by channel",
         "Dead letters",
@@ -162,6 +164,11 @@ struct ReportingSeed: Sendable {
             Rule(name: "slow_webhooks", kind: .aggregate, metric: "webhook.latency", function: .avg, threshold: 5,
                  severity: .warning),
             Rule(name: "quiet_rule", kind: .count, metric: "oauth.failure", threshold: 5, severity: .warning),
+            Rule(name: "slow_endpoints", kind: .aggregate, metric: "api.latency", function: .p95, threshold: 2,
+                 groupBy: ["platform", "endpoint"], severity: .warning),
+            Rule(name: "upload_slo", kind: .slo, windowSeconds: nil, threshold: 1, groupBy: .platform, severity: .critical,
+                 slo: ServiceLevelObjective(good: ["upload.success"], total: ["upload.success", "upload.failure"],
+                                            objective: 0.995)),
         ], appliedBy: "test", source: "test")
 
         func alert(_ label: String, _ rule: String, _ group: String, _ status: String, started: Date, fired: Date?,
@@ -207,6 +214,35 @@ struct ReportingSeed: Sendable {
             SELECT id, rule_id, 'fired', NULL, 'firing', 1, threshold, 10, 'worker:test', fired_at
             FROM alerts WHERE fired_at IS NOT NULL
             """)
+
+        // Alerts of label-grouped and SLO rules, 40 days ago (outside the
+        // 30-day reports), with their labels and the evidence of their firing.
+        func grouped(_ label: String, _ rule: String, _ group: String, labels: String, severity: String,
+                     evidence: String?) async throws {
+            let row = try await pool.query(
+                """
+                WITH a AS (
+                    INSERT INTO alerts (rule_id, rule_name, severity, group_key, platform, labels, status, value, threshold,
+                                        comparison, samples, started_at, fired_at, last_evaluated_at, resolved_at, resolution)
+                    SELECT id, name, \(severity)::text, \(group)::text, 'tiktok', \(labels)::jsonb, 'resolved', 15.2, threshold,
+                           comparison, 900, \(seed.at(40, 6, 0))::timestamptz, \(seed.at(40, 6, 0))::timestamptz,
+                           \(seed.at(40, 7, 0))::timestamptz, \(seed.at(40, 7, 0))::timestamptz, 'auto'
+                    FROM alert_rules WHERE name = \(rule)::text
+                    RETURNING id, rule_id, threshold, fired_at
+                )
+                INSERT INTO alert_events (alert_id, rule_id, transition, from_status, to_status, value, threshold, samples,
+                                          actor, at, evidence)
+                SELECT id, rule_id, 'fired', NULL, 'firing', 15.2, threshold, 900, 'worker:test', fired_at, \(evidence)::jsonb FROM a
+                RETURNING alert_id
+                """)
+            seed.alerts[label] = try row[0].decode("alert_id")
+        }
+        try await grouped("A11", "upload_slo", "tiktok/critical", labels: #"{"platform": "tiktok"}"#, severity: "critical",
+                          evidence: #"{"objective": 0.995, "condition": "burn rate > 14.4 over 1h/5m", "budget_remaining": 0.41234, "burn_rates": {"5m": 20.08, "30m": 7.5, "1h": 15.2, "6h": 6.96, "3d": 1.1}, "group": {"platform": "tiktok"}}"#)
+        try await grouped("A12", "slow_endpoints", "platform=tiktok,endpoint=/v2/video/upload",
+                          labels: #"{"platform": "tiktok", "endpoint": "/v2/video/upload"}"#, severity: "warning",
+                          evidence: #"{"group": {"platform": "tiktok", "endpoint": "/v2/video/upload"}}"#)
+        seed.shown["A11 fired"] = try await pool.query("SELECT \(seed.at(40, 6, 0))::timestamptz::text AS t")[0].decode("t")
 
         // Upload events: day 2 tiktok 8 ok / 2 failed, instagram 5 ok; day 1
         // tiktok 1 ok / 3 failed, one failure without a platform. Left out:
@@ -355,6 +391,17 @@ struct ReportingSeed: Sendable {
                 ["upload_errors", "tiktok", "3", "2"],
                 // A10 opened 55 minutes after A7 resolved; A7 came 31 hours after A8.
                 ["slow_webhooks", "", "3", "1"],
+            ])
+        case "Alerts per group label":
+            return Expected(columns: ["rule", "group_labels", "alerts", "fired"], rows: [
+                ["slow_endpoints", #"{"endpoint": "/v2/video/upload", "platform": "tiktok"}"#, "1", "1"],
+                ["upload_slo", #"{"platform": "tiktok"}"#, "1", "1"],
+            ])
+        case "SLO burn-rate alerts and their evidence":
+            return Expected(columns: ["rule", "group_key", "severity", "fired_at", "condition", "budget_remaining",
+                                      "burn_rates"], rows: [
+                ["upload_slo", "tiktok/critical", "critical", shown["A11 fired"]!, "burn rate > 14.4 over 1h/5m", "0.412",
+                 "1h 15.2, 30m 7.5, 3d 1.1, 5m 20.1, 6h 7.0"],
             ])
         case "Upload error rate by platform per day":
             return Expected(columns: ["day", "platform", "successes", "failures", "error_rate_pct"], rows: [

@@ -58,6 +58,29 @@ struct RuleKindSQLTests {
         return out
     }
 
+    @Test("every accepted pattern matches in PostgreSQL exactly as in the pure matcher")
+    func patterns() async throws {
+        let patterns = ["/v2/.*", "^/v2/", "video|image", "(?:a|b)+c", "[a-c]{2,3}", "[^0-9]+", "\\d{3}", "\\w+", "\\s",
+                        "a\\.b", "a.b", "", "x?", "[-a]", "[a\\]]", "(a*)*b", "\\D+", "a{0}", "é.", "a$", "a|", "[a\\-z]+",
+                        "\\/v[12]\\/.*", "a{2,}?", "(x|y)*?z", "[\\d\\s]+", "\\W", "[\\^a]", "a\\{1\\}", "\\t\\n"]
+        let values = ["", "a", "b", "c", "ab", "abc", "abcd", "ababc", "/v2/", "/v2/x", "/v1/x", "video", "videos", "image",
+                      "429", "user_cancelled", " ", "a.b", "axb", "a\nb", "-", "]", "aaab", "éa", "a-z", "/v1/upload", "aaa",
+                      "xyz", "1 2", "{", "a{1}", "^", "\t\n", "\u{00e9}"]
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                for source in patterns {
+                    let pattern = try LabelPattern(source)
+                    let rows = try await pool.query(
+                        "SELECT v, v ~ ('^(?:' || \(pattern.postgresSource) || ')$') AS m FROM unnest(\(values)::text[]) AS v")
+                    for row in rows {
+                        let value: String = try row.decode("v")
+                        #expect(try row.decode("m", as: Bool.self) == pattern.matches(value), "\(source) on \(value.debugDescription)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("filters of every operator and grouping by two labels, for count, ratio, aggregate and last N")
     func filtersAndGroups() async throws {
         let yaml = """
