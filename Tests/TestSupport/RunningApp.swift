@@ -112,11 +112,14 @@ extension TestDatabase {
 
     /// Applies the shipped default rules, with `intervalSeconds` for the
     /// rules that name no interval (what ALERT_CHECK_INTERVAL gives
-    /// `tocsin rules apply`).
-    public func applyDefaultRules(intervalSeconds: Int = 60) async throws {
+    /// `tocsin rules apply`), and `maxGroups` for every rule when given (for
+    /// tests with more groups than the default bound).
+    public func applyDefaultRules(intervalSeconds: Int = 60, maxGroups: Int? = nil) async throws {
         let path = TestEnvironment.repositoryRoot.appendingPathComponent("rules/default.yaml").path
-        try await applyRules(RuleFile.parse(yaml: try String(contentsOfFile: path, encoding: .utf8),
-                                            defaultIntervalSeconds: intervalSeconds).rules)
+        var rules = RuleFile.parse(yaml: try String(contentsOfFile: path, encoding: .utf8),
+                                   defaultIntervalSeconds: intervalSeconds).rules
+        if let maxGroups { for i in rules.indices { rules[i].maxGroups = maxGroups } }
+        try await applyRules(rules)
     }
 
     /// Applies a notification configuration; returns the inline secrets a

@@ -209,9 +209,10 @@ struct RuleKindSQLTests {
     func composites() async throws {
         let yaml = """
             rules:
-              - {name: errors, kind: count, metric: upload.failure, window: 10m, threshold: 2, severity: error, group_by: platform}
+              - {name: errors, kind: count, metric: upload.failure, window: 10m, threshold: 2, severity: error, group_by: platform,
+                 interval: 1d}
               - {name: slow, kind: aggregate, metric: api.latency, function: max, window: 10m, threshold: 5, severity: warning,
-                 group_by: [platform, endpoint]}
+                 group_by: [platform, endpoint], interval: 1d}
               - {name: both, kind: composite, expression: errors and slow, severity: critical}
               - {name: errors_only, kind: composite, expression: errors unless slow, severity: error}
               - {name: either, kind: composite, expression: (errors or slow), severity: warning, for: 1h}
@@ -232,7 +233,8 @@ struct RuleKindSQLTests {
                     Seeded(secondsAgo: 30, name: "api.latency", platform: "tiktok", value: 1, labels: ["endpoint": "/y"]),
                     Seeded(secondsAgo: 30, name: "api.latency", platform: "youtube", value: 9, labels: ["endpoint": "/x"]),
                 ])
-                // Everything due: the composites wait until their inputs are no longer due.
+                // Everything due: the composites wait until their inputs are no longer due (a
+                // one-day interval keeps an evaluated input from being due again meanwhile).
                 try await pool.query("UPDATE alert_rules SET next_due_at = now() - interval '1 second'")
                 #expect(Set(try await store.rules.due(limit: 100).due.map(\.name)) == ["errors", "slow"])
                 _ = try await TestEvaluator(store: store, workerID: "t").evaluate(ruleID: try await ruleID(pool, "errors"), trigger: .schedule)

@@ -35,7 +35,8 @@ struct NotificationProcessTests {
                 routes:
                   - channels: [hook]
                 """, name: "notify.yaml")
-            try await db.applyDefaultRules()
+            // 200 platforms are 200 groups of oauth_failures: more than the default max_groups (100).
+            try await db.applyDefaultRules(maxGroups: 200)
             let applied = try await TestProcess.run(["notify", "apply", config], environment: ["DATABASE_URL": db.url])
             #expect(applied.status == 0, "\(applied.stderr)")
             #expect(applied.stdout.contains("applied as version 1"))
