@@ -27,3 +27,9 @@ COMMENT ON COLUMN alert_events.evidence IS 'filter, group labels, composite inpu
 -- The same for the evaluation log of SLO and composite rules (NULL for the
 -- others, to keep the log small).
 ALTER TABLE rule_evaluations ADD COLUMN evidence jsonb;
+
+-- SLO rules read the rollups of their names over up to 31 days (their
+-- period): by name and hour, instead of through the primary key, whose
+-- leading `hour` makes a 30-day range read every name's rows. No INCLUDE
+-- columns, so ingestion's upserts of count, sum, min and max stay HOT.
+CREATE INDEX metric_rollups_name_hour ON metric_rollups (name, hour);

@@ -183,6 +183,22 @@ extension EvaluationRepository {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.up) * 3600)
     }
 
+    /// The ranges of events an SLO evaluation reads one by one: each
+    /// window's partial first hour [start, ceiling) and the current hour
+    /// [hour, now), merged where they overlap, oldest first.
+    static func rawRanges(starts: [Date], ceilings: [Date], hour: Date, now: Date) -> [(Date, Date)] {
+        let ranges = (zip(starts, ceilings).filter { $0.0 < $0.1 } + [(hour, now)]).sorted { $0.0 < $1.0 }
+        var merged: [(Date, Date)] = []
+        for (from, to) in ranges {
+            if let last = merged.last, from <= last.1 {
+                merged[merged.count - 1].1 = max(last.1, to)
+            } else {
+                merged.append((from, to))
+            }
+        }
+        return merged
+    }
+
     static func sloCounts(_ rule: Rule, _ connection: PostgresConnection, now: Date)
         throws -> ([String: [Int: RuleMath.Counts]], [String: [String: String]])
     {
@@ -190,46 +206,60 @@ extension EvaluationRepository {
         let windows = Array(Set(slo.windows + [slo.periodSeconds])).sorted()
         let hour = hourFloor(now)
         let starts = windows.map { now.addingTimeInterval(-Double($0)) }
-        // Whole hours of window i: [ceil(start), hour). Events of
-        // [start, ceil(start)) and of [hour, now) are read one by one.
+        // Whole hours of window i: [ceiling_i, hour). Events of [start_i,
+        // ceiling_i) and of [hour, now) are read one by one. (A window
+        // within the current hour has ceiling = start: no whole hours.)
         let ceilings = starts.map { min(hourCeiling($0), max(hour, $0)) }
-        var pieces: PostgresQuery = "occurred_at >= \(hour)"
-        for (start, ceiling) in zip(starts, ceilings) where start < ceiling {
-            pieces = "\(pieces) OR (occurred_at >= \(start) AND occurred_at < \(ceiling))"
-        }
+        // The events read: the partial hours, merged where windows overlap,
+        // each a plain range (pruned to its partition at plan time); then
+        // one pass over them and over the rollups, a FILTER per window.
         let (rawGroup, _) = groupColumns(rule.groupBy)
+        let filters = filterSQL(rule.filters)
+        var pieces: PostgresQuery = ""
+        for (i, (from, to)) in rawRanges(starts: starts, ceilings: ceilings, hour: hour, now: now).enumerated() {
+            let piece: PostgresQuery = """
+                SELECT \(rawGroup), name, occurred_at FROM metric_events
+                WHERE name = ANY(\(slo.total)::text[]) AND occurred_at >= \(from) AND occurred_at < \(to)\(filters)
+                """
+            pieces = i == 0 ? piece : "\(pieces) UNION ALL \(piece)"
+        }
+        var rawCounts: PostgresQuery = ""
+        var rolledCounts: PostgresQuery = ""
+        for (i, (start, ceiling)) in zip(starts, ceilings).enumerated() {
+            let inWindow: PostgresQuery = "occurred_at >= \(start) AND (occurred_at < \(ceiling) OR occurred_at >= \(hour))"
+            rawCounts = """
+                \(rawCounts), count(*) FILTER (WHERE \(inWindow)) AS \(unescaped: "t\(i)"),
+                count(*) FILTER (WHERE name = ANY(\(slo.good)::text[]) AND \(inWindow)) AS \(unescaped: "n\(i)")
+                """
+            rolledCounts = """
+                \(rolledCounts), coalesce(sum(count) FILTER (WHERE hour >= \(ceiling)), 0)::bigint AS \(unescaped: "t\(i)"),
+                coalesce(sum(count) FILTER (WHERE name = ANY(\(slo.good)::text[]) AND hour >= \(ceiling)), 0)::bigint AS \(unescaped: "n\(i)")
+                """
+        }
         let (rolledGroup, _) = groupColumns(rule.groupBy, platform: "nullif(platform, '')")
         let earliest = ceilings.min() ?? hour
         let rows = try connection.query(
             """
-            WITH w AS (SELECT * FROM unnest(\(windows)::int[], \(starts)::timestamptz[], \(ceilings)::timestamptz[]) AS w(seconds, s, c)),
-            raw AS (
-                SELECT \(rawGroup), name, occurred_at FROM metric_events
-                WHERE name = ANY(\(slo.total)::text[]) AND occurred_at < \(now) AND (\(pieces))\(filterSQL(rule.filters))
-            ),
-            rolled AS (
-                SELECT \(rolledGroup), name, hour, sum(count) AS n FROM metric_rollups
-                WHERE name = ANY(\(slo.total)::text[]) AND hour >= \(earliest) AND hour < \(hour)
-                      \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
-                GROUP BY 1, 2, 3
-            )
-            SELECT seconds, g0, sum(good)::bigint AS good, sum(total)::bigint AS total FROM (
-                SELECT w.seconds, r.g0, count(*) FILTER (WHERE r.name = ANY(\(slo.good)::text[])) AS good, count(*) AS total
-                FROM raw r JOIN w ON r.occurred_at >= w.s AND (r.occurred_at < w.c OR r.occurred_at >= \(hour))
-                GROUP BY 1, 2
-                UNION ALL
-                SELECT w.seconds, r.g0, coalesce(sum(r.n) FILTER (WHERE r.name = ANY(\(slo.good)::text[])), 0), sum(r.n)
-                FROM rolled r JOIN w ON r.hour >= w.c
-                GROUP BY 1, 2
-            ) x
-            GROUP BY 1, 2
+            SELECT g0\(rawCounts) FROM (\(pieces)) events
+            GROUP BY 1
+            UNION ALL
+            SELECT \(rolledGroup)\(rolledCounts) FROM metric_rollups
+            WHERE name = ANY(\(slo.total)::text[]) AND hour >= \(earliest) AND hour < \(hour)
+                  \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
+            GROUP BY 1
             """)
         var out: [String: [Int: RuleMath.Counts]] = [:]
         var labels: [String: [String: String]] = [:]
         for row in rows {
             let (key, groupLabels) = try group(row, rule, count: 1)
             labels[key] = groupLabels
-            out[key, default: [:]][try row.decode("seconds")] = RuleMath.Counts(good: try row.decode("good"), total: try row.decode("total"))
+            for (i, window) in windows.enumerated() {
+                let total: Int = try row.decode("t\(i)")
+                let good: Int = try row.decode("n\(i)")
+                guard total > 0 || good > 0 else { continue }
+                let sum = out[key, default: [:]][window, default: RuleMath.Counts(good: 0, total: 0)]
+                out[key, default: [:]][window] = RuleMath.Counts(good: sum.good + good, total: sum.total + total)
+            }
         }
         guard out.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }
         return (out, labels)

@@ -176,7 +176,7 @@ for label in a b; do
 done
 for label in a b; do
     on "$label"
-    bench_log "($label) waiting for the worker to load the default rules"
+    bench_log "($label) waiting for the worker to register"
     for i in $(seq 1 300); do
         kill -0 "${WORKER_PID[$label]}" 2>/dev/null || { tail -n 20 "$BENCH_DIR/worker-$label.log" >&2; bench_die "tocsin worker exited"; }
         [ "$(bench_sql "SELECT count(*) FROM workers WHERE pid = ${WORKER_PID[$label]} AND stopped_at IS NULL")" = 1 ] && break
