@@ -211,8 +211,7 @@ extension EvaluationRepository {
         // within the current hour has ceiling = start: no whole hours.)
         let ceilings = starts.map { min(hourCeiling($0), max(hour, $0)) }
         // The events read: the partial hours, merged where windows overlap,
-        // each a plain range (pruned to its partition at plan time); then
-        // one pass over them and over the rollups, a FILTER per window.
+        // each a plain range (pruned to its partition at plan time).
         let (rawGroup, _) = groupColumns(rule.groupBy)
         let filters = filterSQL(rule.filters)
         var pieces: PostgresQuery = ""
@@ -223,42 +222,46 @@ extension EvaluationRepository {
                 """
             pieces = i == 0 ? piece : "\(pieces) UNION ALL \(piece)"
         }
-        var rawCounts: PostgresQuery = ""
-        var rolledCounts: PostgresQuery = ""
-        for (i, (start, ceiling)) in zip(starts, ceilings).enumerated() {
-            let inWindow: PostgresQuery = "occurred_at >= \(start) AND (occurred_at < \(ceiling) OR occurred_at >= \(hour))"
-            rawCounts = """
-                \(rawCounts), count(*) FILTER (WHERE \(inWindow)) AS \(unescaped: "t\(i)"),
-                count(*) FILTER (WHERE name = ANY(\(slo.good)::text[]) AND \(inWindow)) AS \(unescaped: "n\(i)")
-                """
-            rolledCounts = """
-                \(rolledCounts), coalesce(sum(count) FILTER (WHERE hour >= \(ceiling)), 0)::bigint AS \(unescaped: "t\(i)"),
-                coalesce(sum(count) FILTER (WHERE name = ANY(\(slo.good)::text[]) AND hour >= \(ceiling)), 0)::bigint AS \(unescaped: "n\(i)")
-                """
-        }
+        // Whether an event or a rollup hour counts in a window changes only
+        // at the windows' starts and ceilings and at the current hour:
+        // counting per interval between those bounds (width_bucket) keeps
+        // the aggregate to a handful of rows, and the windows' sums are
+        // made from them here.
+        let bounds = Array(Set(starts + ceilings + [hour])).sorted()
+        let hourBounds = Array(Set(ceilings)).sorted()
         let (rolledGroup, _) = groupColumns(rule.groupBy, platform: "nullif(platform, '')")
         let earliest = ceilings.min() ?? hour
         let rows = try connection.query(
             """
-            SELECT g0\(rawCounts) FROM (\(pieces)) events
-            GROUP BY 1
+            SELECT g0, false AS rolled, name = ANY(\(slo.good)::text[]) AS good,
+                   width_bucket(occurred_at, \(bounds)::timestamptz[]) AS b, count(*) AS n
+            FROM (\(pieces)) events
+            GROUP BY 1, 2, 3, 4
             UNION ALL
-            SELECT \(rolledGroup)\(rolledCounts) FROM metric_rollups
+            SELECT \(rolledGroup), true, name = ANY(\(slo.good)::text[]), width_bucket(hour, \(hourBounds)::timestamptz[]),
+                   sum(count)::bigint
+            FROM metric_rollups
             WHERE name = ANY(\(slo.total)::text[]) AND hour >= \(earliest) AND hour < \(hour)
                   \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
-            GROUP BY 1
+            GROUP BY 1, 2, 3, 4
             """)
         var out: [String: [Int: RuleMath.Counts]] = [:]
         var labels: [String: [String: String]] = [:]
         for row in rows {
             let (key, groupLabels) = try group(row, rule, count: 1)
             labels[key] = groupLabels
+            let rolled: Bool = try row.decode("rolled")
+            let bucket: Int = try row.decode("b")
+            let n: Int = try row.decode("n")
+            let good: Bool = try row.decode("good")
+            let edges = rolled ? hourBounds : bounds
+            guard bucket >= 1, bucket <= edges.count else { continue }
+            let lower = edges[bucket - 1]
             for (i, window) in windows.enumerated() {
-                let total: Int = try row.decode("t\(i)")
-                let good: Int = try row.decode("n\(i)")
-                guard total > 0 || good > 0 else { continue }
+                let counts = rolled ? lower >= ceilings[i] : lower >= starts[i] && (lower < ceilings[i] || lower >= hour)
+                guard counts else { continue }
                 let sum = out[key, default: [:]][window, default: RuleMath.Counts(good: 0, total: 0)]
-                out[key, default: [:]][window] = RuleMath.Counts(good: sum.good + good, total: sum.total + total)
+                out[key, default: [:]][window] = RuleMath.Counts(good: sum.good + (good ? n : 0), total: sum.total + n)
             }
         }
         guard out.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }

@@ -88,11 +88,15 @@ public struct RuleRepository: Sendable {
     static let columns: PostgresQuery =
         "id, definition::text AS definition, enabled, next_due_at, last_evaluated_at, consecutive_errors, last_error, last_error_at, last_error_code"
 
-    /// True unless the rule (alias `r`) is a composite with an input due
-    /// now: a composite is evaluated after its inputs.
+    /// True unless the rule (alias `r`) is a composite with an input due at
+    /// or before the composite itself: a composite is evaluated after its
+    /// inputs' evaluations of the same interval. An input due later (its
+    /// next interval, a backoff, an early evaluation pulled to now) does not
+    /// hold it back, so a composite never starves behind busy inputs.
     static let inputsReady: PostgresQuery = """
         (cardinality(r.input_rules) = 0 OR NOT EXISTS (
-            SELECT 1 FROM alert_rules i WHERE i.enabled AND i.name = ANY(r.input_rules) AND i.next_due_at <= now()))
+            SELECT 1 FROM alert_rules i
+            WHERE i.enabled AND i.name = ANY(r.input_rules) AND i.next_due_at <= r.next_due_at AND i.next_due_at <= now()))
         """
 
     static func decodeDefinition(_ json: String) throws -> Rule {
