@@ -283,6 +283,51 @@ struct RuleKindSQLTests {
         }
     }
 
+    @Test("routes and silences match an alert's group labels; its payload carries them")
+    func routingOnGroupLabels() async throws {
+        let rules = RuleFile.parse(yaml: """
+            rules:
+              - {name: per_endpoint, kind: count, metric: api.call, window: 10m, threshold: 0, severity: error,
+                 group_by: [platform, endpoint], labels: {team: api}}
+            """).rules
+        let notify = try #require(NotifyConfigFile.parse(yaml: """
+            channels:
+              - {name: uploads, kind: webhook, url_env: UPLOADS_URL}
+              - {name: everything, kind: webhook, url_env: ALL_URL}
+            routes:
+              - {channels: [uploads], labels: {endpoint: /v2/video/upload, team: api}}
+              - {channels: [everything]}
+            """, environment: nil).config)
+        try await withTestDatabase { db in
+            try await db.applyNotify(notify)
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(rules, appliedBy: "test", source: "test")
+                try await store.silences.create(rule: nil, platform: nil, severity: nil, labels: ["endpoint": "/me"],
+                                                startsAt: nil, endsAt: Date().addingTimeInterval(3600), comment: "noisy",
+                                                createdBy: "test")
+                try await insert(pool, [
+                    Seeded(secondsAgo: 20, name: "api.call", platform: "tiktok", value: 1, labels: ["endpoint": "/v2/video/upload"]),
+                    Seeded(secondsAgo: 20, name: "api.call", platform: "tiktok", value: 1, labels: ["endpoint": "/me"]),
+                ])
+                _ = try await evaluated(store, pool, "per_endpoint")
+                let rows = try await pool.query(
+                    """
+                    SELECT a.group_key, n.channel, n.status, n.content::text AS content
+                    FROM notifications n JOIN alerts a ON a.id = n.alert_id ORDER BY 1, 2
+                    """)
+                let seen = try rows.map { "\(try $0.decode("group_key", as: String.self)) \(try $0.decode("channel", as: String.self)) \(try $0.decode("status", as: String.self))" }
+                #expect(seen == [
+                    "platform=tiktok,endpoint=/me everything silenced",
+                    "platform=tiktok,endpoint=/v2/video/upload everything pending",
+                    "platform=tiktok,endpoint=/v2/video/upload uploads pending",
+                ])
+                let payload = try NotificationPayload.decode(try rows[1].decode("content"))
+                #expect(payload.alert.groupLabels == ["platform": "tiktok", "endpoint": "/v2/video/upload"])
+                #expect(payload.alert.labels == ["platform": "tiktok", "endpoint": "/v2/video/upload", "team": "api"])
+            }
+        }
+    }
+
     @Test("more groups than max_groups: the evaluation fails with too_many_groups and writes nothing")
     func maxGroups() async throws {
         let parsed = RuleFile.parse(yaml: """
