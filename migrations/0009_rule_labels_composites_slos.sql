@@ -13,6 +13,13 @@ ALTER TABLE alert_rules ADD CONSTRAINT alert_rules_group_by_keys
 ALTER TABLE alert_rules ADD COLUMN input_rules text[] NOT NULL DEFAULT '{}';
 COMMENT ON COLUMN alert_rules.input_rules IS 'Composite rules: the names of the rules their expression reads';
 
+-- SLO rules: each group's good and total events over the period (the error
+-- budget), recomputed at most every 10 minutes; the burn rates of the
+-- windows are counted at every evaluation. NULL until computed, and again
+-- when the rule's definition changes.
+ALTER TABLE alert_rules ADD COLUMN slo_period_counts jsonb, ADD COLUMN slo_period_counted_at timestamptz;
+COMMENT ON COLUMN alert_rules.slo_period_counts IS 'SLO rules: {"<group key>": {"good": n, "total": n}} over the period, as of slo_period_counted_at';
+
 -- Why the last evaluation failed, beside its message.
 ALTER TABLE alert_rules ADD COLUMN last_error_code text CHECK (last_error_code IN ('too_many_groups', 'evaluation_failed'));
 UPDATE alert_rules SET last_error_code = 'evaluation_failed' WHERE last_error IS NOT NULL;

@@ -11,13 +11,41 @@ extension EvaluationRepository {
     /// The window's bounds are parameters computed from the transaction's
     /// `now()`: with literal bounds the planner prunes partitions at plan
     /// time instead of planning every one.
-    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Date) throws -> [String: MeasuredGroup] {
+    /// SLO rules: `periodCounts` are the period's counts of a recent
+    /// evaluation (stored JSON), or nil to count them now and store them.
+    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Date, ruleID: Int32? = nil,
+                        periodCounts: String? = nil) throws -> [String: MeasuredGroup] {
         switch rule.kind {
         case .ratio, .count, .aggregate:
             let (measured, labels) = try measureEvents(rule, connection, now: now)
             return RuleMath.groups(rule, measured: measured, labels: labels)
         case .slo:
-            let (counts, labels) = try sloCounts(rule, connection, now: now)
+            // (A period that is also a burn rate's window is counted every time.)
+            let cacheable = rule.slo.map { !$0.windows.contains($0.periodSeconds) } ?? false
+            let cached = cacheable
+                ? periodCounts.flatMap { try? JSONDecoder().decode([String: PeriodCounts].self, from: Data($0.utf8)) } : nil
+            var (counts, labels) = try sloCounts(rule, connection, now: now, withPeriod: cached == nil)
+            if let slo = rule.slo, cacheable {
+                if let cached {
+                    for (key, period) in cached {
+                        counts[key, default: [:]][slo.periodSeconds] = RuleMath.Counts(good: period.good, total: period.total)
+                        if labels[key] == nil { labels[key] = period.labels }
+                    }
+                } else if let ruleID {
+                    var stored: [String: PeriodCounts] = [:]
+                    for (key, windows) in counts {
+                        guard let period = windows[slo.periodSeconds] else { continue }
+                        stored[key] = PeriodCounts(good: period.good, total: period.total, labels: labels[key] ?? [:])
+                    }
+                    try connection.query(
+                        """
+                        UPDATE alert_rules SET slo_period_counts = \(try ConfigRepository.json(stored))::jsonb,
+                                               slo_period_counted_at = now()
+                        WHERE id = \(ruleID)
+                        """)
+                }
+            }
+            guard counts.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }
             return RuleMath.sloGroups(rule, counts: counts, labels: labels)
         case .composite:
             return try measureComposite(rule, connection)
@@ -199,11 +227,20 @@ extension EvaluationRepository {
         return merged
     }
 
-    static func sloCounts(_ rule: Rule, _ connection: PostgresConnection, now: Date)
+    /// One group's good and total events over an SLO's period, as stored.
+    struct PeriodCounts: Codable {
+        var good: Int
+        var total: Int
+        var labels: [String: String]
+    }
+
+    /// Counts over every window of the rule's burn rates, and over its
+    /// period when `withPeriod`.
+    static func sloCounts(_ rule: Rule, _ connection: PostgresConnection, now: Date, withPeriod: Bool = true)
         throws -> ([String: [Int: RuleMath.Counts]], [String: [String: String]])
     {
         guard let slo = rule.slo else { return ([:], [:]) }
-        let windows = Array(Set(slo.windows + [slo.periodSeconds])).sorted()
+        let windows = Array(Set(slo.windows + (withPeriod ? [slo.periodSeconds] : []))).sorted()
         let hour = hourFloor(now)
         let starts = windows.map { now.addingTimeInterval(-Double($0)) }
         // Whole hours of window i: [ceiling_i, hour). Events of [start_i,

@@ -20,6 +20,10 @@ public struct EvaluationRepository: Sendable {
     /// evaluation fails (and the rule backs off).
     static let statementTimeout = "30s"
 
+    /// How long an SLO rule's period counts (its error budget) are reused
+    /// before they are counted again.
+    static let periodCountsAge = "10 minutes"
+
     public enum Outcome: Sendable, Equatable {
         case evaluated([GroupResult], durationMs: Double, at: Date)
         /// Another worker holds the rule's lock.
@@ -46,7 +50,9 @@ public struct EvaluationRepository: Sendable {
             guard let row = try connection.query(
                 """
                 SELECT \(RuleRepository.columns), next_due_at <= now() AS due, due_reason, now() AS now,
-                       clock_timestamp() AS started, \(RuleRepository.inputsReady) AS inputs_ready
+                       clock_timestamp() AS started, \(RuleRepository.inputsReady) AS inputs_ready,
+                       CASE WHEN slo_period_counted_at > now() - \(Self.periodCountsAge)::interval
+                            THEN slo_period_counts::text END AS period_counts
                 FROM alert_rules r WHERE id = \(ruleID) AND enabled
                 """).first
             else { return .notDue }
@@ -63,7 +69,9 @@ public struct EvaluationRepository: Sendable {
             let evaluation = Evaluation(
                 rule: try RuleRepository.decode(row).rule, ruleID: ruleID, now: try row.decode("now"),
                 actor: "worker:" + workerID, connection: connection, transitions: TransitionWriter(config: config))
-            var measured = try Self.measure(evaluation.rule, connection, now: evaluation.now)
+            let periodCounts: String? = try row.decode("period_counts")
+            var measured = try Self.measure(evaluation.rule, connection, now: evaluation.now, ruleID: ruleID,
+                                            periodCounts: periodCounts)
             if let pause { Thread.sleep(forTimeInterval: Double(pause.components.seconds) + Double(pause.components.attoseconds) / 1e18) }
             let results = try evaluation.apply(&measured)
             let started: Date = try row.decode("started")

@@ -79,7 +79,7 @@ public struct RuleRepository: Sendable {
                 severity = excluded.severity, comparison = excluded.comparison, threshold = excluded.threshold,
                 recovery_threshold = excluded.recovery_threshold, group_by = excluded.group_by,
                 interval_seconds = excluded.interval_seconds, metric_names = excluded.metric_names,
-                input_rules = excluded.input_rules, labels = excluded.labels, definition = excluded.definition, enabled = true,
+                input_rules = excluded.input_rules, slo_period_counts = NULL, slo_period_counted_at = NULL, labels = excluded.labels, definition = excluded.definition, enabled = true,
                 disabled_at = NULL, updated_at = now(), version = excluded.version
             WHERE alert_rules.definition IS DISTINCT FROM excluded.definition OR NOT alert_rules.enabled
             """)

@@ -191,6 +191,17 @@ struct RuleKindSQLTests {
                     }
                     #expect(abs((got.evidence?.budgetRemaining ?? -9) - (want.evidence?.budgetRemaining ?? -8)) < 1e-9, "\(key)")
                 }
+                // The period's counts (the budget) are reused for 10 minutes, then counted again;
+                // the burn rates are counted at every evaluation.
+                let budget = try #require(sql["tiktok/critical"]?.evidence?.budgetRemaining)
+                try await insert(pool, (0..<50).map { Seeded(secondsAgo: 80_000 + Double($0), name: "upload.failure",
+                                                            platform: "tiktok", value: 1, labels: [:]) })
+                try await pool.query("SELECT tocsin_rebuild_rollups('-infinity', 'infinity')")
+                #expect(try await evaluated(store, pool, "upload_slo")["tiktok/critical"]?.evidence?.budgetRemaining == budget)
+                try await pool.query("UPDATE alert_rules SET slo_period_counted_at = now() - interval '11 minutes'")
+                let recounted = try await evaluated(store, pool, "upload_slo")["tiktok/critical"]?.evidence?.budgetRemaining
+                #expect((recounted ?? 1) < budget)
+
                 // The short windows burn hard (a third of the recent events fail): the critical
                 // burn rate fires; its alert has the critical severity and the factor as threshold.
                 let firing = try await pool.query(
