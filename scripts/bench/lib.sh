@@ -191,10 +191,12 @@ bench_wait_ready() {
 # bench_cpu PID... — CPU seconds (user + system) the processes used so far.
 bench_cpu() {
     local tck; tck=$(getconf CLK_TCK)
-    local pid total=0
+    local pid stat total=0
     for pid in "$@"; do
-        [ -r "/proc/$pid/stat" ] || continue
-        total=$(( total + $(sed 's/.*) //' "/proc/$pid/stat" | awk '{ print $12 + $13 }') ))
+        # A process (a PostgreSQL backend) may exit while it is read.
+        stat=$(sed 's/.*) //' "/proc/$pid/stat" 2>/dev/null) || continue
+        [ -n "$stat" ] || continue
+        total=$(( total + $(awk '{ print $12 + $13 }' <<<"$stat") ))
     done
     awk -v t="$total" -v h="$tck" 'BEGIN { printf "%.2f", t / h }'
 }
