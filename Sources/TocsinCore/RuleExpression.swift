@@ -130,7 +130,7 @@ public indirect enum RuleExpression: Sendable, Equatable, CustomStringConvertibl
             if ["and", "or", "unless", ")"].contains(token) {
                 throw Invalid(message: "'\(token)' where a rule name or ( was expected")
             }
-            guard token.range(of: "^[a-z][a-z0-9_]{0,63}$", options: .regularExpression) != nil else {
+            guard token.range(of: "^[a-z][a-z0-9_]{0,63}\\z", options: .regularExpression) != nil else {
                 throw Invalid(message: "'\(token.prefix(64))' is not a rule name (a-z, 0-9 and _, starting with a letter)")
             }
             return .rule(token)

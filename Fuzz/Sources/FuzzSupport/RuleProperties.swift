@@ -47,10 +47,52 @@ public func checkRule(_ rule: Rule, defaultInterval: Int) {
         require(rule.metric.map(MetricName.isValid) == true, "\(at): aggregate without a valid metric")
         require(rule.function != nil, "\(at): aggregate without a function")
         require(rule.numerator.isEmpty && rule.denominator.isEmpty, "\(at): aggregate with numerator/denominator")
+    case .composite:
+        require(rule.expression != nil && rule.metric == nil && rule.numerator.isEmpty && rule.denominator.isEmpty
+                && rule.filters.isEmpty && rule.slo == nil && rule.windowSeconds == nil,
+                "\(at): composite without an expression or with other kinds' fields")
+        require(!rule.inputs.isEmpty && rule.inputs.count <= RuleExpression.maxReferences && !rule.inputs.contains(rule.name),
+                "\(at): composite inputs \(rule.inputs.map { excerpt($0) })")
+    case .slo:
+        guard let slo = rule.slo else {
+            require(false, "\(at): slo without an objective")
+            return
+        }
+        require(ServiceLevelObjective.objectiveRange.contains(slo.objective) && ServiceLevelObjective.periodRange.contains(slo.periodSeconds),
+                "\(at): objective \(slo.objective) over \(slo.periodSeconds) s")
+        require(!slo.good.isEmpty && !slo.total.isEmpty && slo.good.allSatisfy(slo.total.contains)
+                && (slo.good + slo.total).allSatisfy(MetricName.isValid), "\(at): good/total")
+        require((1...3).contains(slo.burnRates.count) && Set(slo.burnRates.map(\.severity)).count == slo.burnRates.count,
+                "\(at): \(slo.burnRates.count) burn rates")
+        for burn in slo.burnRates {
+            require(ServiceLevelObjective.factorRange.contains(burn.factor) && burn.shortSeconds < burn.longSeconds
+                    && burn.shortSeconds >= 60 && burn.longSeconds <= 7 * 86_400, "\(at): burn rate \(burn)")
+        }
+        require(rule.groupBy.keys.allSatisfy { $0 == "platform" } && rule.filters.allSatisfy(\.isPlatform),
+                "\(at): slo grouped or filtered by labels")
     }
+    // Filters and groups: bounded, with label names a rule may use.
+    require(RuleLimits.filters.contains(rule.filters.count), "\(at): \(rule.filters.count) matchers")
+    for matcher in rule.filters {
+        require(LabelMatcher.isValidLabelName(matcher.label), "\(at): matcher label \(excerpt(matcher.label))")
+        switch matcher.operation {
+        case .equals(let v), .notEquals(let v):
+            require(isBoundedText(v, maxLength: LabelMatcher.maxValueLength), "\(at): matcher value \(excerpt(v))")
+        case .matches(let p), .notMatches(let p):
+            require(isBoundedText(p.source, maxLength: LabelPattern.maxLength), "\(at): pattern \(excerpt(p.source))")
+        case .isIn(let values):
+            require(!values.isEmpty && values.count <= LabelMatcher.maxValues
+                    && values.allSatisfy { isBoundedText($0, maxLength: LabelMatcher.maxValueLength) }, "\(at): in-list")
+        case .present:
+            break
+        }
+    }
+    require(rule.groupBy.keys.count <= Rule.GroupBy.maxKeys && rule.groupBy.keys.allSatisfy(LabelMatcher.isValidLabelName)
+            && Set(rule.groupBy.keys).count == rule.groupBy.keys.count, "\(at): group_by \(rule.groupBy.keys.map { excerpt($0) })")
+    require(RuleLimits.maxGroups.contains(rule.maxGroups), "\(at): max_groups \(rule.maxGroups)")
     if let last = rule.lastEvents {
         require(RuleLimits.lastEvents.contains(last) && rule.windowSeconds == nil, "\(at): last \(last) with window \(String(describing: rule.windowSeconds))")
-    } else {
+    } else if rule.kind != .composite && rule.kind != .slo {
         require(rule.windowSeconds.map(RuleLimits.window.contains) == true, "\(at): window \(String(describing: rule.windowSeconds))")
     }
     require(RuleLimits.lookback.contains(rule.lookbackSeconds), "\(at): lookback \(rule.lookbackSeconds)")
