@@ -122,6 +122,7 @@ public enum Backtest {
                 case .pending: states[input, default: [:]][step.groupKey] = .init(labels: step.labels, status: .pending)
                 case .fired, .acknowledged: states[input, default: [:]][step.groupKey] = .init(labels: step.labels, status: .firing)
                 case .resolved: states[input]?[step.groupKey] = nil
+                case .escalated: break  // notification policy, not state: a replay has none
                 }
                 next += 1
             }

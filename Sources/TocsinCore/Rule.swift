@@ -84,7 +84,7 @@ public struct Rule: Sendable, Equatable, Codable {
     public var intervalSeconds: Int
     public var labels: [String: String]
     /// `where:`: only events that pass every matcher count.
-    public var filters: [LabelMatcher]
+    public var filters: [EventMatcher]
     /// At most this many groups; beyond it the evaluation fails with
     /// `too_many_groups` instead of opening an alert for each.
     public var maxGroups: Int
@@ -116,7 +116,7 @@ public struct Rule: Sendable, Equatable, Codable {
         lastEvents: Int? = nil, lookbackSeconds: Int = 86_400, minSamples: Int = 1, comparison: Comparison = .greater,
         threshold: Double, recoveryThreshold: Double? = nil, groupBy: GroupBy = .none, severity: Severity = .warning,
         forSeconds: Int = 0, noData: NoData = .keep, intervalSeconds: Int = 60, labels: [String: String] = [:],
-        filters: [LabelMatcher] = [], maxGroups: Int = Rule.defaultMaxGroups, expression: RuleExpression? = nil,
+        filters: [EventMatcher] = [], maxGroups: Int = Rule.defaultMaxGroups, expression: RuleExpression? = nil,
         slo: ServiceLevelObjective? = nil
     ) {
         self.name = name
@@ -237,7 +237,7 @@ extension Rule {
         noData = try c.decode(NoData.self, forKey: .noData)
         intervalSeconds = try c.decode(Int.self, forKey: .intervalSeconds)
         labels = try c.decode([String: String].self, forKey: .labels)
-        filters = try c.decodeIfPresent([LabelMatcher].self, forKey: .filters) ?? []
+        filters = try c.decodeIfPresent([EventMatcher].self, forKey: .filters) ?? []
         maxGroups = try c.decodeIfPresent(Int.self, forKey: .maxGroups) ?? Self.defaultMaxGroups
         if let text = try c.decodeIfPresent(String.self, forKey: .expression) {
             do {

@@ -378,7 +378,7 @@ public enum RuleFile {
             for key in keys {
                 if key == "none" {
                     fields.problem("group_by", "none cannot be listed with other keys")
-                } else if !LabelMatcher.isValidLabelName(key) {
+                } else if !EventMatcher.isValidLabelName(key) {
                     fields.problem("group_by", "'\(key.prefix(64))' is not a label name (1 to 64 of a-z, A-Z, 0-9, _ . - /, starting with a letter or _)")
                 } else if !seen.insert(key).inserted {
                     fields.problem("group_by", "'\(key)' is listed twice")
@@ -390,7 +390,7 @@ public enum RuleFile {
         }
 
         /// `where:` — a list of `{label: NAME, OPERATOR: VALUE}`.
-        mutating func readFilters(slo: Bool) -> [LabelMatcher] {
+        mutating func readFilters(slo: Bool) -> [EventMatcher] {
             guard let node = fields.values["where"] else { return [] }
             guard let items = node.sequence.map(Array.init) else {
                 fields.problem("where", "must be a list of matchers such as {label: media, equals: video}", at: node)
@@ -400,10 +400,10 @@ public enum RuleFile {
                 fields.problem("where", "at most \(RuleLimits.filters.upperBound) matchers", at: node)
                 return []
             }
-            var out: [LabelMatcher] = []
+            var out: [EventMatcher] = []
             for (i, item) in items.enumerated() {
                 let at = "where[\(i + 1)]"
-                var entry = YAMLFields(item, item: fields.item, allowed: Set(["label"] + LabelMatcher.operators))
+                var entry = YAMLFields(item, item: fields.item, allowed: Set(["label"] + EventMatcher.operators))
                 defer {
                     for var problem in entry.problems {
                         problem.field = at + (problem.field.map { "." + $0 } ?? "")
@@ -412,7 +412,7 @@ public enum RuleFile {
                 }
                 guard entry.isMapping else { continue }
                 guard let label = entry.string("label", required: true, maxLength: 64) else { continue }
-                guard LabelMatcher.isValidLabelName(label) else {
+                guard EventMatcher.isValidLabelName(label) else {
                     entry.problem("label", "'\(label.prefix(64))' is not a label name (1 to 64 of a-z, A-Z, 0-9, _ . - /, starting with a letter or _)")
                     continue
                 }
@@ -420,18 +420,18 @@ public enum RuleFile {
                     entry.problem("label", "slo rules read hourly rollups, which keep the platform but not labels: filter on platform only")
                     continue
                 }
-                let given = LabelMatcher.operators.filter { entry.has($0) }
+                let given = EventMatcher.operators.filter { entry.has($0) }
                 guard given.count == 1, let op = given.first else {
-                    entry.problem(nil, "needs exactly one of \(LabelMatcher.operators.joined(separator: ", "))")
+                    entry.problem(nil, "needs exactly one of \(EventMatcher.operators.joined(separator: ", "))")
                     continue
                 }
-                let maxLength = LabelMatcher.maxValueLength
-                var operation: LabelMatcher.Operation?
+                let maxLength = EventMatcher.maxValueLength
+                var operation: EventMatcher.Operation?
                 switch op {
                 case "equals": operation = entry.string(op, maxLength: maxLength).map { .equals($0) }
                 case "not_equals": operation = entry.string(op, maxLength: maxLength).map { .notEquals($0) }
                 case "in":
-                    if let values = entry.stringList(op, maxCount: LabelMatcher.maxValues, maxLength: maxLength) {
+                    if let values = entry.stringList(op, maxCount: EventMatcher.maxValues, maxLength: maxLength) {
                         if values.isEmpty { entry.problem(op, "must list at least one value") } else { operation = .isIn(values) }
                     }
                 case "present": operation = entry.bool(op).map { .present($0) }
@@ -449,7 +449,7 @@ public enum RuleFile {
                         entry.problem(op, "invalid pattern: \(error.message)")
                     }
                 }
-                if let operation { out.append(LabelMatcher(label: label, operation)) }
+                if let operation { out.append(EventMatcher(label: label, operation)) }
             }
             return out
         }

@@ -47,7 +47,7 @@ public enum RuleMath {
     }
 
     /// Whether an event passes the rule's `where:` matchers.
-    public static func passes(_ point: Point, _ filters: [LabelMatcher]) -> Bool {
+    public static func passes(_ point: Point, _ filters: [EventMatcher]) -> Bool {
         filters.allSatisfy { $0.matches($0.value(platform: point.platform, labels: point.labels)) }
     }
 
@@ -286,7 +286,7 @@ extension RuleMath {
                 let measurement = long.total >= max(1, rule.minSamples)
                     ? RuleMeasurement(value: value, samples: long.total) : RuleMeasurement(value: nil, samples: long.total)
                 let evidence = Evidence(
-                    filter: rule.filters.isEmpty ? nil : LabelMatcher.text(rule.filters),
+                    filter: rule.filters.isEmpty ? nil : EventMatcher.text(rule.filters),
                     group: rule.groupBy.isEmpty ? nil : labels[group] ?? [:], objective: slo.objective, burnRates: rates,
                     condition: "burn rate > \(burn.factor) over \(burn.windowText)", budgetRemaining: budget)
                 out[sloKey(group, burn.severity)] = MeasuredGroup(
@@ -324,7 +324,7 @@ extension RuleMath {
 
     /// The evidence of an ordinary rule's group: its filter and labels.
     public static func evidence(_ rule: Rule, labels: [String: String]) -> Evidence? {
-        let evidence = Evidence(filter: rule.filters.isEmpty ? nil : LabelMatcher.text(rule.filters),
+        let evidence = Evidence(filter: rule.filters.isEmpty ? nil : EventMatcher.text(rule.filters),
                                 group: rule.groupBy.isEmpty ? nil : labels)
         return evidence.isEmpty ? nil : evidence
     }

@@ -67,7 +67,7 @@ extension EvaluationRepository {
     /// `AND …` for each matcher: a label the event does not have reads as
     /// ''; patterns match the whole value. `platform` is the platform
     /// column's expression (NULL for none).
-    static func filterSQL(_ matchers: [LabelMatcher], platform: String = "platform") -> PostgresQuery {
+    static func filterSQL(_ matchers: [EventMatcher], platform: String = "platform") -> PostgresQuery {
         var out: PostgresQuery = ""
         for matcher in matchers {
             let column = PostgresQuery(unsafeSQL: platform)

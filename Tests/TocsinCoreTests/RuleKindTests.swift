@@ -86,7 +86,7 @@ struct RuleKindFileTests {
         let rules = Dictionary(uniqueKeysWithValues: result.rules.map { ($0.name, $0) })
         let slow = try #require(rules["slow_video_endpoints"])
         #expect(slow.groupBy.keys == ["endpoint", "platform"] && slow.maxGroups == 50 && slow.filters.count == 5)
-        #expect(LabelMatcher.text(slow.filters).contains("endpoint =~ \"/v2/.*\""))
+        #expect(EventMatcher.text(slow.filters).contains("endpoint =~ \"/v2/.*\""))
         let composite = try #require(rules["slow_and_failing"])
         #expect(composite.inputs == ["slow_video_endpoints", "failing_uploads", "upload_slo", "quiet"])
         #expect(composite.expression?.description == "(slow_video_endpoints and (failing_uploads or upload_slo)) unless quiet")
@@ -229,12 +229,12 @@ struct RuleKindMathTests {
 
     @Test("a missing label reads as empty; group keys are distinct and keep the platform form")
     func matchersAndKeys() throws {
-        #expect(LabelMatcher(label: "reason", .notEquals("user_cancelled")).matches(nil))
-        #expect(!LabelMatcher(label: "reason", .equals("x")).matches(nil))
-        #expect(LabelMatcher(label: "reason", .equals("")).matches(nil))
-        #expect(LabelMatcher(label: "reason", .present(false)).matches(nil))
-        #expect(!LabelMatcher(label: "reason", .present(false)).matches(""))
-        #expect(try LabelMatcher(label: "e", .notMatches(LabelPattern("x.*"))).matches(nil))
+        #expect(EventMatcher(label: "reason", .notEquals("user_cancelled")).matches(nil))
+        #expect(!EventMatcher(label: "reason", .equals("x")).matches(nil))
+        #expect(EventMatcher(label: "reason", .equals("")).matches(nil))
+        #expect(EventMatcher(label: "reason", .present(false)).matches(nil))
+        #expect(!EventMatcher(label: "reason", .present(false)).matches(""))
+        #expect(try EventMatcher(label: "e", .notMatches(LabelPattern("x.*"))).matches(nil))
         let two: Rule.GroupBy = ["platform", "endpoint"]
         #expect(two.key(["tiktok", "/a,b=c"]) == "platform=tiktok,endpoint=/a\\,b\\=c")
         #expect(two.key(["tiktok,endpoint=x", ""]) != two.key(["tiktok", "x"]))

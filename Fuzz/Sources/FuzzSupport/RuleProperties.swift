@@ -74,20 +74,20 @@ public func checkRule(_ rule: Rule, defaultInterval: Int) {
     // Filters and groups: bounded, with label names a rule may use.
     require(RuleLimits.filters.contains(rule.filters.count), "\(at): \(rule.filters.count) matchers")
     for matcher in rule.filters {
-        require(LabelMatcher.isValidLabelName(matcher.label), "\(at): matcher label \(excerpt(matcher.label))")
+        require(EventMatcher.isValidLabelName(matcher.label), "\(at): matcher label \(excerpt(matcher.label))")
         switch matcher.operation {
         case .equals(let v), .notEquals(let v):
-            require(isBoundedText(v, maxLength: LabelMatcher.maxValueLength), "\(at): matcher value \(excerpt(v))")
+            require(isBoundedText(v, maxLength: EventMatcher.maxValueLength), "\(at): matcher value \(excerpt(v))")
         case .matches(let p), .notMatches(let p):
             require(isBoundedText(p.source, maxLength: LabelPattern.maxLength), "\(at): pattern \(excerpt(p.source))")
         case .isIn(let values):
-            require(!values.isEmpty && values.count <= LabelMatcher.maxValues
-                    && values.allSatisfy { isBoundedText($0, maxLength: LabelMatcher.maxValueLength) }, "\(at): in-list")
+            require(!values.isEmpty && values.count <= EventMatcher.maxValues
+                    && values.allSatisfy { isBoundedText($0, maxLength: EventMatcher.maxValueLength) }, "\(at): in-list")
         case .present:
             break
         }
     }
-    require(rule.groupBy.keys.count <= Rule.GroupBy.maxKeys && rule.groupBy.keys.allSatisfy(LabelMatcher.isValidLabelName)
+    require(rule.groupBy.keys.count <= Rule.GroupBy.maxKeys && rule.groupBy.keys.allSatisfy(EventMatcher.isValidLabelName)
             && Set(rule.groupBy.keys).count == rule.groupBy.keys.count, "\(at): group_by \(rule.groupBy.keys.map { excerpt($0) })")
     require(RuleLimits.maxGroups.contains(rule.maxGroups), "\(at): max_groups \(rule.maxGroups)")
     if let last = rule.lastEvents {

@@ -20,7 +20,7 @@ struct RuleBody: Encodable, Sendable {
     var threshold: Double
     var recoveryThreshold: Double
     var groupBy: [String]
-    var filters: [LabelMatcher]
+    var filters: [EventMatcher]
     var maxGroups: Int
     @NullEncoded var expression: String?
     var inputs: [String]

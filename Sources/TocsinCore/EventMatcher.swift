@@ -1,12 +1,12 @@
 import Foundation
 
-/// One `where:` entry of a rule: a condition on one label of an event, or
+/// One `where:` entry of a rule (an event matcher): a condition on one label of an event, or
 /// on its platform (`label: platform`), which is matched like a label.
 ///
 /// A label the event does not have reads as the empty string, as in
 /// Prometheus: `not_equals: x` and `not_matches` hold for it, `equals: ""`
 /// does too; `present: false` holds only for it.
-public struct LabelMatcher: Sendable, Equatable, Codable, CustomStringConvertible {
+public struct EventMatcher: Sendable, Equatable, Codable, CustomStringConvertible {
     public enum Operation: Sendable, Equatable {
         case equals(String)
         case notEquals(String)
@@ -69,7 +69,7 @@ public struct LabelMatcher: Sendable, Equatable, Codable, CustomStringConvertibl
     }
 
     /// The text of a whole filter: its matchers joined by `, `.
-    public static func text(_ matchers: [LabelMatcher]) -> String {
+    public static func text(_ matchers: [EventMatcher]) -> String {
         matchers.map(\.description).joined(separator: ", ")
     }
 
