@@ -98,7 +98,8 @@ func buildRouter(
         return try APIJSON.response(WhoAmI(name: context.identity.name, scopes: context.identity.scopes))
     }
     IngestRoutes(store: store, config: config).register(on: ingest)
-    MetricReadRoutes(store: store).register(on: read)
+    MetricReadRoutes(store: store, summaries: SummaryCache(ttl: .milliseconds(config.summaryCacheMilliseconds)))
+        .register(on: read)
     AlertRoutes(store: store).register(read: read, admin: admin)
     RuleRoutes(store: store, config: config, backtests: dependencies.backtests).register(on: read)
     WorkerRoutes(store: store, config: config, fallback: dependencies.checks, events: dependencies.events)

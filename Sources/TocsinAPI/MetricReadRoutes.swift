@@ -9,6 +9,7 @@ import TocsinStore
 /// event pages (JSON or CSV).
 struct MetricReadRoutes {
     let store: Store
+    let summaries: SummaryCache
 
     func register(on api: RouterGroup<ReadContext>) {
         api.get("monitoring/metrics", use: summary)
@@ -21,7 +22,13 @@ struct MetricReadRoutes {
         let range = query.timeRange(now: store.clock.now())
         let platform = query.platform()
         try query.check()
-        return try APIJSON.response(SummaryBody(try await store.events.summary(range: range!, platform: platform)))
+        // Keyed by the query as sent: `window=24h` is the same summary for
+        // every client until the entry is a second old.
+        let bypass = request.headers[.cacheControl]?.lowercased().contains("no-cache") ?? false
+        let summary = try await summaries.summary(key: request.uri.query ?? "", bypass: bypass) { [store] in
+            try await store.events.summary(range: range!, platform: platform)
+        }
+        return try APIJSON.response(SummaryBody(summary))
     }
 
     @Sendable func events(_ request: Request, context: ReadContext) async throws -> Response {

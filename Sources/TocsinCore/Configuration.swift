@@ -51,6 +51,8 @@ public struct Configuration: Sendable, Equatable {
     public var readPoolSize: Int = 5
     /// How long a request-path read may run before it is cancelled.
     public var readTimeoutSeconds: Int = 5
+    /// How long a metrics summary is reused by this process (0 = never).
+    public var summaryCacheMilliseconds: Int = 1000
     /// Prepare statements once per connection (off behind a pooler that
     /// cannot keep them: PgBouncer before 1.21 in transaction mode).
     public var preparedStatements = true
@@ -139,6 +141,8 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "DB_PREPARED_STATEMENTS", defaultValue: "true",
                  summary: "Prepare each statement once per connection; false behind PgBouncer older than 1.21 (or without max_prepared_statements) in transaction mode"),
         Variable(name: "READ_TIMEOUT", defaultValue: "5s", summary: "How long a request-path read may run before it is cancelled (1s to 5m)"),
+        Variable(name: "SUMMARY_CACHE_MS", defaultValue: "1000",
+                 summary: "How long, in milliseconds (0 to 1000), a process reuses a metrics summary it computed; 0 = never (alert state is never cached)"),
         Variable(name: "RATE_LIMITS", defaultValue: "ingest=100,read=50,admin=20",
                  summary: "Requests per second per API key and scope across the deployment (0 = unlimited); 429 with Retry-After beyond"),
         Variable(name: "RATE_LIMIT_INSTANCES", defaultValue: "1",
@@ -244,6 +248,9 @@ public struct Configuration: Sendable, Equatable {
                 throw Error("READ_TIMEOUT must be a duration from 1s to 5m such as 5s, got '\(timeout)'")
             }
             config.readTimeoutSeconds = seconds
+        }
+        if let ms = value("SUMMARY_CACHE_MS") {
+            config.summaryCacheMilliseconds = try parseInt(ms, name: "SUMMARY_CACHE_MS", range: 0...1000)
         }
         if let limits = value("RATE_LIMITS") { config.rateLimits = try parseRateLimits(limits) }
         if let instances = value("RATE_LIMIT_INSTANCES") {

@@ -223,7 +223,9 @@ public enum ReadStaleness {
 
     @TaskLocal public static var recorder: Recorder?
 
-    static func record(_ seconds: Double) { recorder?.record(seconds) }
+    /// Records a lag for the current request (also what a cached read
+    /// reports again when it is reused).
+    public static func record(_ seconds: Double) { recorder?.record(seconds) }
 }
 
 /// The state of reads on standbys: each connection's last measured lag
