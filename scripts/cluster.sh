@@ -54,11 +54,12 @@ TOCSIN_ENV=(
 )
 # …and those of `serve` only.
 SERVE_ENV=(HOST PORT)
-# Variables of a later Tocsin, passed on to every tocsin process when set
-# (--env, or the caller's environment) but not part of the topology that
-# check_topology.py compares with compose's default services: this binary
-# ignores them. scripts/ha-cluster.sh sets DATABASE_READ_URL (the standbys).
-PASS_ENV=(DATABASE_READ_URL)
+# Variables passed on to every tocsin process when set (--env, or the
+# caller's environment) but not part of the topology that check_topology.py
+# compares with compose's default services. scripts/ha-cluster.sh sets
+# DATABASE_READ_URL (the standbys); scripts/bench/api.sh sets RATE_LIMITS
+# (unlimited, since it measures throughput with one key).
+PASS_ENV=(DATABASE_READ_URL RATE_LIMITS)
 
 topology_field() { # NAME FIELD(2=command, 3=replicas)
     local entry

@@ -28,6 +28,8 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
+# shellcheck source=scripts/bench/figures.sh
+source "$ROOT/scripts/bench/figures.sh"
 
 SECS=${1:-${TOCSIN_BENCH_SECONDS:-30}}
 EVENTS=${TOCSIN_BENCH_API_EVENTS:-1000}
@@ -70,7 +72,7 @@ location = /_reference/metrics.json {
 EOF
 
 env -u DATABASE_URL "$ROOT/scripts/cluster.sh" --background --env-file "$W/cluster.env" --dir "$W/cluster" \
-    --nginx-snippet "$W/snippet.conf" --env LOG_LEVEL="${LOG_LEVEL:-warning}" \
+    --nginx-snippet "$W/snippet.conf" --env LOG_LEVEL="${LOG_LEVEL:-warning}" --env RATE_LIMITS=ingest=0,read=0,admin=0 \
     || cluster_die "the cluster did not start"
 cluster_load "$W/cluster.env"
 
@@ -174,6 +176,17 @@ run post "$W/post.lua" "$URL/api/metrics"
 post_rps=$RPS post_p50=$P50 post_p99=$P99 post_bad=$NON2XX post_err=$ERRORS post_requests=$REQUESTS
 after=$(cluster_sql "SELECT count(*) FROM metric_events")
 
+# The peak RSS (VmHWM) of the tocsin serve processes after the load, in MiB.
+serve_rss=0
+for name in $CLUSTER_PROCESSES; do
+    var="PID_$(echo "$name" | tr 'a-z-' 'A-Z_')"
+    pid=${!var:-}
+    [ -n "$pid" ] && [ -r "/proc/$pid/cmdline" ] || continue
+    tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q ' serve' || continue
+    rss=$(awk '/^VmHWM:/ { printf "%.0f", $2 / 1024 }' "/proc/$pid/status")
+    [ "${rss:-0}" -gt "$serve_rss" ] && serve_rss=$rss
+done
+
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "n/a" }'; }
 binary_kind=release
 case "$TOCSIN_BIN" in *debug*) binary_kind="debug (TOCSIN_BIN)" ;; esac
@@ -186,6 +199,16 @@ printf '  %-44s %12s %10s %10s %8s %8s\n' "GET /api/monitoring/metrics?window=24
 printf '  %-44s %12s %10s %10s %8s %8s\n' "POST /api/metrics (100 events)" "$post_rps" "$post_p50" "$post_p99" "$post_bad" "$post_err"
 echo "  GET  tocsin / reference: requests/s $(ratio "$get_rps" "$ref_rps"), p50 $(ratio "$get_p50" "$ref_p50")×, p99 $(ratio "$get_p99" "$ref_p99")×"
 echo "  POST tocsin / reference: requests/s $(ratio "$post_rps" "$ref_rps"); $(awk -v r="$post_rps" 'BEGIN { printf "%.0f", r * 100 }') events/s; $post_requests requests answered, $((after - before)) events stored"
+echo "  tocsin serve peak RSS (VmHWM) after the load: $serve_rss MiB (target <= 64 MiB)"
+post_events=$(awk -v r="$post_rps" 'BEGIN { printf "%.0f", r * 100 }')
+met() { if awk "BEGIN { exit !($1) }"; then echo met; else echo missed; fi; }
+bench_figure "API: GET summary through nginx, $CONNECTIONS conns" "$get_rps req/s" "nginx static $ref_rps req/s" \
+    "$(ratio "$get_rps" "$ref_rps")" ">= 2000 req/s" "$(met "$get_rps >= 2000")"
+bench_figure "API: GET summary p99" "$get_p99 ms" "nginx static $ref_p99 ms" "$(ratio "$get_p99" "$ref_p99")" "<= 100 ms" \
+    "$(met "$get_p99 <= 100")"
+bench_figure "API: POST batches of 100 through nginx" "$post_events events/s" "-" "-" ">= 60000 events/s" \
+    "$(met "$post_events >= 60000")"
+bench_figure "memory: tocsin serve peak RSS under api.sh" "$serve_rss MiB" "-" "-" "<= 64 MiB" "$(met "$serve_rss <= 64")"
 bad=$((get_bad + post_bad + get_err + post_err))
 if [ "$bad" = 0 ]; then
     echo "  non-2xx answers and socket errors: 0 — bar met"

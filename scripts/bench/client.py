@@ -114,7 +114,9 @@ def cmd_ingest(args):
 def cmd_time(args):
     conn, u = connect(args.url)
     target = u.path + ("?" + u.query if u.query else "")
-    headers = {"Authorization": "Bearer " + args.key}
+    # no-cache: the server's short-lived read caches answer nothing here, so
+    # the figure is the cost of the reads themselves.
+    headers = {"Authorization": "Bearer " + args.key, "Cache-Control": "no-cache"}
     times = []
     status, payload = None, b""
     for i in range(args.warmup + args.count):

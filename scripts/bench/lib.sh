@@ -11,6 +11,8 @@ BENCH_ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)
 BENCH_SCRIPTS="$BENCH_ROOT/scripts/bench"
 # shellcheck source=scripts/lib/common.sh
 source "$BENCH_ROOT/scripts/lib/common.sh"
+# shellcheck source=scripts/bench/figures.sh
+source "$BENCH_ROOT/scripts/bench/figures.sh"
 
 BENCH_DIR=""
 BENCH_PIDS=()
@@ -66,23 +68,24 @@ bench_requirements() {
 }
 
 # bench_build — the release binary in .build-bench (never .build, which is
-# the developers'). Retried when a source file changes during the build.
+# the developers'), or TOCSIN_BIN when it is set (scripts/bench/all.sh builds
+# once for every benchmark). Retried when a source file changes during the build.
 # The binary, the migrations and the default rules are then copied into the
 # work directory, so that edits made to the checkout during the run do not
 # reach the benchmark half-way (MIGRATIONS_DIR points at the copy).
 bench_build() {
-    local log="$BENCH_DIR/build.log" attempt
+    local log="$BENCH_DIR/build.log" attempt built
+    if [ -n "${TOCSIN_BIN:-}" ]; then
+        [ -x "$TOCSIN_BIN" ] || bench_die "TOCSIN_BIN=$TOCSIN_BIN is not an executable"
+        bench_log "using TOCSIN_BIN=$TOCSIN_BIN (no build)"
+        bench_install_binary "$(dirname "$TOCSIN_BIN")"
+        return 0
+    fi
     for attempt in 1 2 3; do
         bench_log "building the release binary (.build-bench; the first build takes several minutes)"
         if (cd "$BENCH_ROOT" && swift build -c release --product tocsin --scratch-path .build-bench) >"$log" 2>&1; then
-            mkdir -p "$BENCH_DIR/bin"
-            cp "$BENCH_ROOT/.build-bench/release/tocsin" "$BENCH_DIR/bin/tocsin"
-            # SwiftPM resource bundles are looked up beside the executable.
-            find "$BENCH_ROOT/.build-bench/release/" -maxdepth 1 -name '*.resources' -exec cp -R {} "$BENCH_DIR/bin/" \;
-            cp -R "$BENCH_ROOT/migrations" "$BENCH_DIR/migrations"
-            cp "$BENCH_ROOT/rules/default.yaml" "$BENCH_DIR/default-rules.yaml"
-            export MIGRATIONS_DIR="$BENCH_DIR/migrations"
-            TOCSIN="$BENCH_DIR/bin/tocsin"
+            built="$BENCH_ROOT/.build-bench/release"
+            bench_install_binary "$built"
             return 0
         fi
         if grep -q "was modified during the build" "$log" && [ "$attempt" -lt 3 ]; then
@@ -93,6 +96,19 @@ bench_build() {
         tail -n 40 "$log" >&2
         bench_die "the release build failed (log above)"
     done
+}
+
+# bench_install_binary DIR — copies DIR/tocsin (with its resource bundles),
+# the migrations and the default rules into the work directory.
+bench_install_binary() {
+    mkdir -p "$BENCH_DIR/bin"
+    cp "$1/tocsin" "$BENCH_DIR/bin/tocsin"
+    # SwiftPM resource bundles are looked up beside the executable.
+    find "$1/" -maxdepth 1 -name '*.resources' -exec cp -R {} "$BENCH_DIR/bin/" \;
+    cp -R "$BENCH_ROOT/migrations" "$BENCH_DIR/migrations"
+    cp "$BENCH_ROOT/rules/default.yaml" "$BENCH_DIR/default-rules.yaml"
+    export MIGRATIONS_DIR="$BENCH_DIR/migrations"
+    TOCSIN="$BENCH_DIR/bin/tocsin"
 }
 
 # bench_postgres [CONF_LINE...] — a throw-away cluster with the default
