@@ -19,7 +19,6 @@ public final class FaultProxy: Sendable {
         var cuts = 0
         var latency: Double = 0
         var stopped = false
-        var sockets: [Int32] = []
     }
 
     public init(upstreamPort: Int) throws {
@@ -57,20 +56,25 @@ public final class FaultProxy: Sendable {
     /// How many connections have been cut.
     public var cuts: Int { state.withLock { $0.cuts } }
 
+    /// Stops accepting. The listening socket is shut down here (which wakes
+    /// the accept loop) and closed by the accept loop itself: closing it here
+    /// would let the loop call accept() on a descriptor number the process
+    /// may already have reused — another server's listening socket, whose
+    /// connections it would then take and drop.
     public func stop() {
-        let sockets = state.withLock { s -> [Int32] in
-            s.stopped = true
-            return s.sockets
-        }
+        state.withLock { $0.stopped = true }
         shutdown(listener, Int32(SHUT_RDWR))
-        close(listener)
-        _ = sockets
     }
 
     private func acceptLoop() {
+        defer { close(listener) }
         while true {
             let client = accept(listener, nil, nil)
-            guard client >= 0 else { return }
+            if client < 0 {
+                if state.withLock({ $0.stopped }) { return }
+                if errno == EINTR || errno == ECONNABORTED { continue }
+                return
+            }
             if state.withLock({ $0.stopped }) {
                 close(client)
                 return
@@ -88,7 +92,6 @@ public final class FaultProxy: Sendable {
                 close(server)
                 continue
             }
-            state.withLock { $0.sockets += [client, server] }
             let pair = Pair(client: client, server: server)
             Thread.detachNewThread { [self] in self.pump(from: client, to: server, watch: true, pair: pair) }
             Thread.detachNewThread { [self] in self.pump(from: server, to: client, watch: false, pair: pair) }
@@ -102,6 +105,10 @@ public final class FaultProxy: Sendable {
         let client: Int32
         let server: Int32
         private let finished = Mutex(0)
+        private let wasCut = Mutex(false)
+
+        func cut() { wasCut.withLock { $0 = true } }
+        var isCut: Bool { wasCut.withLock { $0 } }
 
         init(client: Int32, server: Int32) {
             self.client = client
@@ -124,8 +131,10 @@ public final class FaultProxy: Sendable {
         }
     }
 
-    /// Copies bytes one way; on the client side, cuts both directions once
-    /// the marker has gone through.
+    /// Copies bytes one way. On the client side, a chunk holding the marker
+    /// marks the pair cut *before* it is forwarded, so the other direction
+    /// drops whatever the server answers to it (however fast that answer
+    /// is), and then both directions end.
     private func pump(from source: Int32, to destination: Int32, watch: Bool, pair: Pair) {
         defer { pair.end() }
         var buffer = [UInt8](repeating: 0, count: 65_536)
@@ -134,20 +143,24 @@ public final class FaultProxy: Sendable {
             guard n > 0 else { return }
             if !watch, case let delay = state.withLock({ $0.latency }), delay > 0 { Thread.sleep(forTimeInterval: delay) }
             let chunk = Array(buffer[0..<n])
-            var written = 0
-            while written < n {
-                let w = chunk[written...].withUnsafeBufferPointer { write(destination, $0.baseAddress, n - written) }
-                guard w > 0 else { return }
-                written += w
-            }
+            var cut = false
             if watch, let marker = state.withLock({ $0.cutAfter }), Self.contains(chunk, marker) {
                 state.withLock {
                     $0.cutAfter = nil
                     $0.cuts += 1
                 }
-                // The server has the request; the client gets nothing back.
-                return
+                pair.cut()
+                cut = true
             }
+            if !watch, pair.isCut { return }
+            var written = 0
+            while written < n {
+                let w = chunk[written...].withUnsafeBufferPointer { send(destination, $0.baseAddress, n - written, Int32(MSG_NOSIGNAL)) }
+                guard w > 0 else { return }
+                written += w
+            }
+            // The server has the request; the client gets nothing back.
+            if cut { return }
         }
     }
 
