@@ -65,7 +65,7 @@ RECEIVER_PID=""
 ST_PID=""
 FAILED=0
 tocsin_pid() { cat "$WORK/tocsin.pid" 2>/dev/null || true; }
-crashes() { wc -l <"$WORK/crashes" 2>/dev/null || echo 0; }
+crashes() { if [ -f "$WORK/crashes" ]; then wc -l <"$WORK/crashes"; else echo 0; fi; }
 cleanup() {
     local status=$? pid
     touch "$WORK/stop"

@@ -11,7 +11,16 @@ fields or depend on the clock, and the spec states them in prose only:
     most 50,000 steps, `since` within the retention (30 days: the fuzz
     run's METRICS_RETENTION_DAYS), `recovery_threshold` not beyond
     `threshold`;
-  - silences: `ends_at` after `starts_at` and in the future;
+  - rules of backtests: each duration within its field's range (`for` 0s
+    to 7d, `interval` 1s to 1d, `window` and `lookback` 1s to 31d), which a
+    schema cannot say of "15m"-style strings; a composite's `expression`
+    names applied rules (the fuzz run's default rules); an SLO's `period`
+    is 1d to 31d and each burn rate's `short` window shorter than its
+    `long` one (both 1m to 7d);
+  - silences: `ends_at` after `starts_at` and in the future; a recurrence's
+    time zone is one of the zone database, its `from:to` ranges go forward
+    (and a range of days does not mix signs), its times end after they
+    start, and its days of the month fall in its months;
   - events: `occurred_at` within the retention and at most 5 minutes ahead.
 
 A schema-valid ("positive") request that breaks one of them is rightly
@@ -76,6 +85,8 @@ def duration(value, default):
         return default
     if isinstance(value, int):
         return value
+    if isinstance(value, float) and value.is_integer():  # 60.0 is an integer to JSON Schema
+        return int(value)
     if isinstance(value, str):
         m = re.fullmatch(r"\s*(\d+)([smhd]?)\s*", value)
         if m:
@@ -135,10 +146,41 @@ def fix_series(query: dict, now: datetime) -> None:
         query["bucket"] = next(b for b in ("1m", "5m", "1h", "1d") if seconds / BUCKETS[b] <= 2000)
 
 
+DURATION_RANGES = {"for": (0, 7 * DAY), "interval": (1, DAY), "window": (1, 31 * DAY), "lookback": (1, 31 * DAY)}
+
+
+def fix_rule(rule: dict) -> None:
+    for field, (low, high) in DURATION_RANGES.items():
+        if field in rule and not low <= duration(rule[field], low) <= high:
+            rule[field] = "15m" if field != "for" else "0s"
+    if rule.get("kind") == "slo":
+        if "period" in rule and not DAY <= duration(rule["period"], DAY) <= 31 * DAY:
+            rule["period"] = "30d"
+        for burn in rule.get("burn_rates") or []:
+            if isinstance(burn, dict):
+                long, short = duration(burn.get("long"), 0), duration(burn.get("short"), 0)
+                if not (60 <= short < long <= 7 * DAY):
+                    burn["long"], burn["short"] = "1h", "5m"
+    if rule.get("kind") == "composite" and not re.fullmatch(
+            r"[a-z][a-z0-9_]*( (and|or|unless) [a-z][a-z0-9_]*)*", str(rule.get("expression", ""))) or \
+            rule.get("kind") == "composite" and any(
+                name not in DEFAULT_RULES and name not in ("and", "or", "unless")
+                for name in str(rule.get("expression", "")).split()):
+        rule["expression"] = "high_error_rate or oauth_failures"
+    if rule.get("kind") == "composite" and rule.get("name") in str(rule.get("expression", "")).split():
+        # A composite cannot read itself.
+        others = sorted(DEFAULT_RULES - {rule.get("name")})
+        rule["expression"] = f"{others[0]} or {others[1]}"
+
+
+DEFAULT_RULES = {"high_error_rate", "high_webhook_latency", "oauth_failures", "token_refresh_failures"}
+
+
 def fix_backtest(body: dict, now: datetime) -> None:
     rule = body.get("rule")
     interval = 60
     if isinstance(rule, dict):
+        fix_rule(rule)
         interval = max(1, duration(rule.get("interval"), 60))
         threshold, recovery = rule.get("threshold"), rule.get("recovery_threshold")
         if isinstance(threshold, (int, float)) and isinstance(recovery, (int, float)):
@@ -165,7 +207,73 @@ def fix_backtest(body: dict, now: datetime) -> None:
         body["until"] = fmt(end)
 
 
+def fix_spans(items, signed: bool):
+    """`from:to` ranges going forward (and, for days, of one sign)."""
+    out = []
+    for item in items:
+        text = str(item)
+        if ":" in text and not text.startswith(":"):
+            a, b = text.split(":", 1)
+            try:
+                x, y = int(a), int(b)
+            except ValueError:
+                out.append(item)  # names: left as generated unless reversed below
+                continue
+            if signed and (x < 0) != (y < 0):
+                out.append(a)
+                continue
+            out.append(f"{min(x, y)}:{max(x, y)}")
+        else:
+            out.append(item)
+    return out
+
+
+WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
+MONTHS = ["january", "february", "march", "april", "may", "june", "july", "august", "september", "october",
+          "november", "december"]
+
+
+def fix_named_spans(items, names):
+    out = []
+    for item in fix_spans(items, signed=False):
+        text = str(item)
+        if ":" in text:
+            a, b = text.split(":", 1)
+            index = lambda v: names.index(v) + 1 if v in names else int(v)  # noqa: E731
+            x, y = index(a), index(b)
+            out.append(f"{min(x, y)}:{max(x, y)}")
+        else:
+            out.append(item)
+    return out
+
+
+def fix_recurrence(recurrence: dict) -> None:
+    import zoneinfo
+    zone = recurrence.get("time_zone")
+    if zone is not None and (zone not in zoneinfo.available_timezones() or zone.startswith(("posix/", "right/"))):
+        recurrence["time_zone"] = "UTC"
+    if isinstance(recurrence.get("weekdays"), list):
+        recurrence["weekdays"] = fix_named_spans(recurrence["weekdays"], WEEKDAYS)
+    if isinstance(recurrence.get("months"), list):
+        recurrence["months"] = fix_named_spans(recurrence["months"], MONTHS)
+    for field in ("days_of_month", "years"):
+        if isinstance(recurrence.get(field), list):
+            recurrence[field] = fix_spans(recurrence[field], signed=field == "days_of_month")
+    times = recurrence.get("times")
+    if isinstance(times, list):
+        for t in times:
+            if isinstance(t, dict) and isinstance(t.get("start"), str) and isinstance(t.get("end"), str):
+                if t["start"] >= t["end"]:
+                    t["start"], t["end"] = "00:00", "24:00"
+    # Days of the month that none of its months has (31 with only April…)
+    # make a recurrence that never holds, which the server refuses.
+    if recurrence.get("months") and recurrence.get("days_of_month"):
+        recurrence.pop("days_of_month")
+
+
 def fix_silence(body: dict, now: datetime) -> None:
+    if isinstance(body.get("recurrence"), dict):
+        fix_recurrence(body["recurrence"])
     starts = parse(body.get("starts_at")) if body.get("starts_at") is not None else None
     if body.get("starts_at") is not None and starts is None:
         return
@@ -202,6 +310,13 @@ def before_call(context, case, kwargs):
                 headers[name] = str(headers[name])
     if not is_positive(case):
         return
+    # A stateful link can take a null id (a delivery without a silence) into
+    # a path: ask for an id that does not exist instead.
+    path_parameters = getattr(case, "path_parameters", None)
+    if path_parameters:
+        for name, value in list(path_parameters.items()):
+            if value is None:
+                path_parameters[name] = 999_999_999
     now = datetime.now(timezone.utc)
     path, method = case.operation.path, case.method.upper()
     if method == "GET" and path in RANGED and isinstance(case.query, dict):
