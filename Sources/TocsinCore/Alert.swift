@@ -31,14 +31,20 @@ public struct Alert: Sendable, Equatable {
     /// The group's labels alone (`{"platform": "tiktok", "endpoint": …}`);
     /// nil in notifications stored before they were kept.
     public var groupLabels: [String: String]?
+    /// Set for an alert posted to the Alertmanager API (its `rule` is its
+    /// `alertname`); nil for a rule's alert.
+    public var external: ExternalAlertInfo?
+
+    public var source: AlertSource { external == nil ? .rule : .external }
 
     public init(
         id: Int, rule: String, severity: Rule.Severity, status: AlertStatus, groupKey: String, platform: String?,
         value: Double?, threshold: Double, comparison: String, samples: Int, description: String, runbookURL: String?,
         startedAt: Date, firedAt: Date?, lastEvaluatedAt: Date?, acknowledgedAt: Date?, acknowledgedBy: String?,
         acknowledgeNote: String?, resolvedAt: Date?, resolvedBy: String?, resolution: Resolution?, resolveNote: String?,
-        labels: [String: String], groupLabels: [String: String]? = nil
+        labels: [String: String], groupLabels: [String: String]? = nil, external: ExternalAlertInfo? = nil
     ) {
+        self.external = external
         self.id = id
         self.rule = rule
         self.severity = severity
@@ -71,6 +77,7 @@ public struct Alert: Sendable, Equatable {
 extension Alert: Codable {
     enum CodingKeys: String, CodingKey {
         case id, rule, severity, status, platform, value, threshold, comparison, samples, description, resolution, labels
+        case external
         case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
         case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
         case acknowledgeNote = "acknowledge_note", resolvedAt = "resolved_at", resolvedBy = "resolved_by"
@@ -102,10 +109,16 @@ public struct AlertTransition: Sendable, Equatable {
     /// What an evaluation decided on (filter, group labels, a composite's
     /// inputs, an SLO's burn rates); nil for manual actions.
     public var evidence: Evidence?
+    /// The evidence of an external alert's transition: its label set and
+    /// annotations at that moment (nil for a rule's alert).
+    public var labels: [String: String]?
+    public var annotations: [String: String]?
 
     public init(id: Int, alertID: Int, kind: Kind, from: AlertStatus?, to: AlertStatus, value: Double?, threshold: Double,
                 samples: Int, actor: String, note: String?, resolution: Resolution?, at: Date, escalationLevel: Int? = nil,
-                evidence: Evidence? = nil) {
+                evidence: Evidence? = nil, labels: [String: String]? = nil, annotations: [String: String]? = nil) {
+        self.labels = labels
+        self.annotations = annotations
         self.id = id
         self.alertID = alertID
         self.kind = kind

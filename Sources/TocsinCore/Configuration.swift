@@ -58,7 +58,7 @@ public struct Configuration: Sendable, Equatable {
     public var preparedStatements = true
     /// Requests per second per API key and scope (0: unlimited), for the
     /// whole deployment.
-    public var rateLimits: [Scope: Double] = [.ingest: 100, .read: 50, .admin: 20]
+    public var rateLimits: [Scope: Double] = [.ingest: 100, .read: 50, .alerts: 50, .admin: 20]
     /// The `tocsin serve` processes sharing the rate limits.
     public var rateLimitInstances: Int = 1
     /// Peers whose X-Forwarded-For names the client (the load balancer).
@@ -68,6 +68,13 @@ public struct Configuration: Sendable, Equatable {
     public var maxStreamsPerKey: Int = 10
     /// Only requests that did not succeed are logged (`ACCESS_LOG=errors`).
     public var quietAccessLog = false
+    /// An external alert nobody re-posted (and posted without endsAt)
+    /// resolves this long after it was last received (Alertmanager's
+    /// `resolve_timeout`).
+    public var externalResolveTimeoutSeconds: Int = 300
+    /// Local addresses of this server on which `POST /api/v2/alerts` needs
+    /// no API key (closed networks); empty: a key is always needed.
+    public var unauthenticatedAlertAddresses: [String] = []
     /// Test-only: every HTTP exchange is recorded to this file.
     public var contractLogPath: String?
 
@@ -143,7 +150,7 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "READ_TIMEOUT", defaultValue: "5s", summary: "How long a request-path read may run before it is cancelled (1s to 5m)"),
         Variable(name: "SUMMARY_CACHE_MS", defaultValue: "1000",
                  summary: "How long, in milliseconds (0 to 1000), a process reuses a metrics summary it computed; 0 = never (alert state is never cached)"),
-        Variable(name: "RATE_LIMITS", defaultValue: "ingest=100,read=50,admin=20",
+        Variable(name: "RATE_LIMITS", defaultValue: "ingest=100,read=50,alerts=50,admin=20",
                  summary: "Requests per second per API key and scope across the deployment (0 = unlimited); 429 with Retry-After beyond"),
         Variable(name: "RATE_LIMIT_INSTANCES", defaultValue: "1",
                  summary: "How many tocsin serve processes share those limits (each enforces its share)"),
@@ -152,6 +159,10 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "STREAM_MAX", defaultValue: "500", summary: "Live dashboard streams per process (503 beyond)"),
         Variable(name: "STREAM_MAX_PER_KEY", defaultValue: "10", summary: "Live dashboard streams per API key and process (429 beyond)"),
         Variable(name: "ACCESS_LOG", defaultValue: "all", summary: "all (one line per request) or errors (only requests that did not succeed)"),
+        Variable(name: "EXTERNAL_RESOLVE_TIMEOUT", defaultValue: "5m",
+                 summary: "An alert posted to /api/v2/alerts without endsAt resolves when not re-posted for this long (1s to 1d; Alertmanager's resolve_timeout)"),
+        Variable(name: "ALERTS_UNAUTHENTICATED_ADDRESSES", defaultValue: "(none)",
+                 summary: "Local addresses of this server (e.g. 10.0.0.5,127.0.0.1) on which POST /api/v2/alerts needs no API key: closed networks only"),
     ]
 
     public struct Error: Swift.Error, CustomStringConvertible, Equatable {
@@ -271,6 +282,16 @@ public struct Configuration: Sendable, Equatable {
             }
         }
         config.contractLogPath = value("TOCSIN_CONTRACT_LOG")
+        if let timeout = value("EXTERNAL_RESOLVE_TIMEOUT") {
+            guard let seconds = DurationText.parse(timeout), (1...86_400).contains(seconds) else {
+                throw Error("EXTERNAL_RESOLVE_TIMEOUT must be a duration from 1s to 1d such as 5m, got '\(timeout)'")
+            }
+            config.externalResolveTimeoutSeconds = seconds
+        }
+        if let addresses = value("ALERTS_UNAUTHENTICATED_ADDRESSES") {
+            config.unauthenticatedAlertAddresses = addresses.split(separator: ",")
+                .map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        }
     }
 
     /// `ingest=100,read=50,admin=20`: scopes not named keep their default.
@@ -281,7 +302,7 @@ public struct Configuration: Sendable, Equatable {
             guard pair.count == 2, let scope = Scope(rawValue: pair[0]), let rate = Double(pair[1]), rate.isFinite,
                   (0...1_000_000).contains(rate)
             else {
-                throw Error("RATE_LIMITS must look like ingest=100,read=50,admin=20 (requests per second, 0 = unlimited), got '\(text)'")
+                throw Error("RATE_LIMITS must look like ingest=100,read=50,alerts=50,admin=20 (requests per second, 0 = unlimited), got '\(text)'")
             }
             limits[scope] = rate
         }

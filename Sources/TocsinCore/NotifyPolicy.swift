@@ -15,7 +15,16 @@ public enum AlertLabelSet {
     public static let builtIn: [String] = ["alertname", "platform", "rule", "severity"]
 
     public static func of(_ alert: Alert) -> [String: String] {
-        of(rule: alert.rule, severity: alert.severity, platform: alert.platform, labels: alert.labels)
+        if alert.external != nil {
+            // An external alert brings its own label set; only `rule` (its
+            // alertname) is added, and its own `severity` label is kept.
+            var set = alert.labels
+            set["rule"] = alert.rule
+            set["alertname"] = alert.rule
+            if set["severity"] == nil { set["severity"] = alert.severity.rawValue }
+            return set
+        }
+        return of(rule: alert.rule, severity: alert.severity, platform: alert.platform, labels: alert.labels)
     }
 
     public static func of(rule: String, severity: Rule.Severity, platform: String?, labels: [String: String]) -> [String: String] {

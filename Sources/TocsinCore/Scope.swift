@@ -4,6 +4,9 @@ import Foundation
 public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
     case ingest
     case read
+    /// Post alerts to the Alertmanager API (`POST /api/v2/alerts`): the
+    /// key Prometheus, Grafana and amtool send.
+    case alerts
     case admin
 
     public static func < (lhs: Scope, rhs: Scope) -> Bool {
@@ -14,12 +17,12 @@ public enum Scope: String, Sendable, CaseIterable, Codable, Comparable {
     public static func parseList(_ text: String) throws -> [Scope] {
         let parts = text.split(separator: ",", omittingEmptySubsequences: false).map { $0.trimmingCharacters(in: .whitespaces).lowercased() }
         guard !parts.isEmpty, !parts.contains(where: \.isEmpty) else {
-            throw ScopeError("at least one scope is required: ingest, read or admin")
+            throw ScopeError("at least one scope is required: ingest, read, alerts or admin")
         }
         var scopes: Set<Scope> = []
         for part in parts {
             guard let scope = Scope(rawValue: part) else {
-                throw ScopeError("unknown scope '\(part)': expected ingest, read or admin")
+                throw ScopeError("unknown scope '\(part)': expected ingest, read, alerts or admin")
             }
             scopes.insert(scope)
         }

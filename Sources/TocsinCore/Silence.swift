@@ -16,10 +16,17 @@ public struct Silence: Sendable, Equatable {
     /// A recurring silence holds only inside this window (and between
     /// `startsAt` and `endsAt`): a weekly maintenance window.
     public var recurrence: Recurrence?
+    /// Alertmanager matchers (`=`, `!=`, `=~`, `!~`) of a silence made
+    /// through its API; they must all match too.
+    public var matchers: [SilenceMatcher]
+    /// The API key that created it (`createdBy` is what its client said).
+    public var createdByKey: String?
 
     public init(id: Int, rule: String?, platform: String?, severity: Rule.Severity?, labels: [String: String],
                 startsAt: Date, endsAt: Date, comment: String, createdBy: String, deleted: Bool = false,
-                recurrence: Recurrence? = nil) {
+                recurrence: Recurrence? = nil, matchers: [SilenceMatcher] = [], createdByKey: String? = nil) {
+        self.matchers = matchers
+        self.createdByKey = createdByKey
         self.recurrence = recurrence
         self.id = id
         self.rule = rule
@@ -42,6 +49,6 @@ public struct Silence: Sendable, Equatable {
         if let platform, platform != alert.platform { return false }
         if let severity, severity != alert.severity { return false }
         let set = AlertLabelSet.of(alert)
-        return labels.allSatisfy { set[$0.key] == $0.value }
+        return labels.allSatisfy { set[$0.key] == $0.value } && matchers.matchAll(set)
     }
 }

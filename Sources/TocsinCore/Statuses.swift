@@ -22,6 +22,18 @@ public enum Resolution: String, Sendable, Codable, CaseIterable {
     case manual
     /// The rule's `no_data: resolve` policy closed it.
     case noData = "no_data"
+    /// An external alert that its sender stopped re-posting: its `ends_at`
+    /// (given, or `resolve_timeout` after it was last received) passed.
+    case expired
+}
+
+/// Where an alert comes from.
+public enum AlertSource: String, Sendable, Codable, CaseIterable {
+    /// Evaluated by a worker from one of Tocsin's rules.
+    case rule
+    /// Posted by a client of the Alertmanager API (`POST /api/v2/alerts`):
+    /// Prometheus, Grafana, amtool.
+    case external
 }
 
 /// A notification row's state in the outbox.

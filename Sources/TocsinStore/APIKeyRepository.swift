@@ -43,7 +43,7 @@ public struct APIKeyRepository: Sendable {
     /// and cannot be shown again.
     public func create(name: String, scopes: [Scope]) async throws -> (key: String, record: ApiKeyRecord) {
         try Self.validate(name: name)
-        guard !scopes.isEmpty else { throw ApiKeyError("at least one scope is required: ingest, read or admin") }
+        guard !scopes.isEmpty else { throw ApiKeyError("at least one scope is required: ingest, read, alerts or admin") }
         let key = Self.keyPrefix + Crypto.base64URL(Crypto.randomBytes(32))
         let hash = Self.hash(key)
         let scopeNames = Array(Set(scopes)).sorted().map(\.rawValue)

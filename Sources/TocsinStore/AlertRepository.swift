@@ -8,11 +8,24 @@ public struct AlertRepository: Sendable {
     let database: Database
     let config: ConfigRepository
 
+    /// Read with `LEFT JOIN alert_rules r ON r.id = a.rule_id`: an external
+    /// alert has no rule; its description and runbook come from its
+    /// annotations, its labels are its own.
     static let columns: PostgresQuery = """
         a.id, a.rule_name, a.severity, a.status, a.group_key, a.platform, a.value, a.threshold, a.comparison,
-        a.samples, r.description, r.runbook_url, (a.labels || r.labels)::text AS labels, a.labels::text AS group_labels, a.started_at, a.fired_at, a.last_evaluated_at,
-        a.acknowledged_at, a.acknowledged_by, a.acknowledge_note, a.resolved_at, a.resolved_by, a.resolution, a.resolve_note
+        a.samples, coalesce(r.description, a.annotations->>'description', a.annotations->>'summary', '') AS description,
+        coalesce(r.runbook_url, a.annotations->>'runbook_url') AS runbook_url,
+        (CASE WHEN a.source = 'external' THEN a.labels ELSE a.labels || r.labels END)::text AS labels,
+        a.labels::text AS group_labels, a.started_at, a.fired_at,
+        a.last_evaluated_at, a.acknowledged_at, a.acknowledged_by, a.acknowledge_note, a.resolved_at, a.resolved_by,
+        a.resolution, a.resolve_note, a.source, a.fingerprint, a.annotations::text AS annotations, a.generator_url, a.ends_at,
+        a.last_received_at
         """
+
+    static func stringMap(_ json: String?) -> [String: String] {
+        guard let json else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: Data(json.utf8))) ?? [:]
+    }
 
     static func decode(_ row: PostgresRow) throws -> Alert {
         let labelsJSON: String = try row.decode("labels")
@@ -28,13 +41,20 @@ public struct AlertRepository: Sendable {
             acknowledgeNote: try row.decode("acknowledge_note"), resolvedAt: try row.decode("resolved_at"),
             resolvedBy: try row.decode("resolved_by"), resolution: try row.decode("resolution"),
             resolveNote: try row.decode("resolve_note"),
-            labels: (try? JSONDecoder().decode([String: String].self, from: Data(labelsJSON.utf8))) ?? [:],
-            groupLabels: (try? JSONDecoder().decode([String: String].self, from: Data(groupJSON.utf8))) ?? [:])
+            labels: stringMap(labelsJSON), groupLabels: stringMap(groupJSON), external: try decodeExternal(row))
+    }
+
+    static func decodeExternal(_ row: PostgresRow) throws -> ExternalAlertInfo? {
+        guard try row.decode("source", as: AlertSource.self) == .external, let fingerprint: String = try row.decode("fingerprint"),
+              let endsAt: Date = try row.decode("ends_at"), let received: Date = try row.decode("last_received_at")
+        else { return nil }
+        return ExternalAlertInfo(fingerprint: fingerprint, annotations: stringMap(try row.decode("annotations")),
+                                 generatorURL: try row.decode("generator_url"), endsAt: endsAt, lastReceivedAt: received)
     }
 
     static func fetch(_ id: Int, _ connection: PostgresConnection) throws -> Alert {
         try decode(try connection.query(
-            "SELECT \(columns) FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = \(id)")[0])
+            "SELECT \(columns) FROM alerts a LEFT JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = \(id)")[0])
     }
 
     public struct Filter: Sendable {
@@ -68,7 +88,7 @@ public struct AlertRepository: Sendable {
         let rows = try await database.read(
             """
             SELECT \(Self.columns), (a.status <> 'resolved')::int AS open_rank
-            FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+            FROM alerts a LEFT JOIN alert_rules r ON r.id = a.rule_id
             WHERE (cardinality(\(filter.statuses)::text[]) = 0 OR a.status = ANY(\(filter.statuses)::text[]))
               AND (cardinality(\(filter.severities)::text[]) = 0 OR a.severity = ANY(\(filter.severities)::text[]))
               AND (\(filter.rule)::text IS NULL OR a.rule_name = \(filter.rule))
@@ -96,7 +116,7 @@ public struct AlertRepository: Sendable {
     public func get(id: Int) async throws -> (Alert, [AlertTransition])? {
         try await database.read { connection in
             guard let row = try connection.query(
-                "SELECT \(Self.columns) FROM alerts a JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = \(id)").first
+                "SELECT \(Self.columns) FROM alerts a LEFT JOIN alert_rules r ON r.id = a.rule_id WHERE a.id = \(id)").first
             else { return nil }
             let transitions = try connection.query(
                 "SELECT \(Self.transitionColumns) FROM alert_events WHERE alert_id = \(id) ORDER BY id"
@@ -116,7 +136,7 @@ public struct AlertRepository: Sendable {
 
     static let transitionColumns: PostgresQuery = """
         id, alert_id, transition, from_status, to_status, value, threshold, samples, actor, note, resolution, at,
-        escalation_level, evidence::text AS evidence
+        escalation_level, evidence::text AS evidence, labels::text AS labels, annotations::text AS annotations
         """
 
     static func decodeTransition(_ row: PostgresRow) throws -> AlertTransition {
@@ -128,7 +148,9 @@ public struct AlertRepository: Sendable {
             escalationLevel: try row.decode("escalation_level"),
             evidence: try row.decode("evidence", as: String?.self).flatMap {
                 try? JSONDecoder().decode(Evidence.self, from: Data($0.utf8))
-            })
+            },
+            labels: try row.decode("labels", as: String?.self).map { stringMap($0) },
+            annotations: try row.decode("annotations", as: String?.self).map { stringMap($0) })
     }
 
     public enum Action: String, Sendable {

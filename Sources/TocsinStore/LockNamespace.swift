@@ -12,4 +12,6 @@ enum LockNamespace {
     static let ruleEvaluation: Int32 = 0x7463_0003
     /// Applying configuration (id 0: rules, 1: notifications).
     static let configuration: Int32 = 0x7463_0004
+    /// Resolving external alerts nobody re-posted (id 0).
+    static let externalAlerts: Int32 = 0x7463_0005
 }

@@ -88,7 +88,7 @@ enum NotificationGroups {
         var members = try connection.query(
             """
             SELECT \(AlertRepository.columns), m.state, m.notified_state, m.held_by
-            FROM notification_group_alerts m JOIN alerts a ON a.id = m.alert_id JOIN alert_rules r ON r.id = a.rule_id
+            FROM notification_group_alerts m JOIN alerts a ON a.id = m.alert_id LEFT JOIN alert_rules r ON r.id = a.rule_id
             WHERE m.group_id = \(id) ORDER BY a.id
             """).map { row in
             Member(alert: try AlertRepository.decode(row), state: try row.decode("state"),

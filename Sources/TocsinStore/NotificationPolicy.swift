@@ -110,7 +110,7 @@ enum Policy {
             if let loaded { return loaded }
             let rows = try connection.query(
                 """
-                SELECT \(AlertRepository.columns) FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+                SELECT \(AlertRepository.columns) FROM alerts a LEFT JOIN alert_rules r ON r.id = a.rule_id
                 WHERE a.status IN ('firing', 'acknowledged')
                 ORDER BY a.id LIMIT 10000
                 """)

@@ -17,7 +17,7 @@ extension OutboxRepository {
             guard let shortest = notify.routes.compactMap({ $0.escalate.first?.afterSeconds }).min() else { return 0 }
             let rows = try connection.query(
                 """
-                SELECT \(AlertRepository.columns), now() AS now FROM alerts a JOIN alert_rules r ON r.id = a.rule_id
+                SELECT \(AlertRepository.columns), now() AS now FROM alerts a LEFT JOIN alert_rules r ON r.id = a.rule_id
                 WHERE a.status = 'firing' AND a.fired_at <= now() - make_interval(secs => \(Double(shortest)))
                 ORDER BY a.fired_at LIMIT 1000
                 """)

@@ -37,7 +37,7 @@ extension OutboxRepository {
                 SELECT \(AlertRepository.columns), n.channel, now() AS now
                 FROM notifications n
                 JOIN alerts a ON a.id = n.alert_id
-                JOIN alert_rules r ON r.id = a.rule_id
+                LEFT JOIN alert_rules r ON r.id = a.rule_id
                 WHERE a.status = 'firing' AND n.transition = 'fired' AND n.status = 'sent'
                 """)
             var queued = 0
@@ -102,7 +102,7 @@ extension OutboxRepository {
                                AND f.transition = 'fired' AND f.status = 'sent') AS fired_delivered
                 FROM notifications n
                 JOIN alerts a ON a.id = n.alert_id
-                JOIN alert_rules r ON r.id = a.rule_id
+                LEFT JOIN alert_rules r ON r.id = a.rule_id
                 WHERE n.status IN ('inhibited', 'muted')
                 ORDER BY n.id LIMIT 1000
                 FOR UPDATE OF n SKIP LOCKED
@@ -165,7 +165,7 @@ extension OutboxRepository {
                                AND f.transition = 'fired' AND f.status = 'sent') AS fired_delivered
                 FROM notifications n
                 JOIN alerts a ON a.id = n.alert_id
-                JOIN alert_rules r ON r.id = a.rule_id
+                LEFT JOIN alert_rules r ON r.id = a.rule_id
                 WHERE n.status = 'silenced'
                 ORDER BY n.id LIMIT 1000
                 FOR UPDATE OF n SKIP LOCKED

@@ -69,6 +69,7 @@ public struct Store: Sendable, CustomStringConvertible {
     public let rules: RuleRepository
     public let evaluations: EvaluationRepository
     public let alerts: AlertRepository
+    public let externalAlerts: ExternalAlertRepository
     public let workers: WorkerRepository
     public let checks: CheckRequestRepository
     public let outbox: OutboxRepository
@@ -124,6 +125,7 @@ public struct Store: Sendable, CustomStringConvertible {
         self.rules = RuleRepository(database: database, config: config)
         self.evaluations = EvaluationRepository(database: database, config: config)
         self.alerts = AlertRepository(database: database, config: config)
+        self.externalAlerts = ExternalAlertRepository(database: database, config: config)
         self.workers = WorkerRepository(database: database)
         self.checks = CheckRequestRepository(database: database)
         self.outbox = OutboxRepository(database: database, config: config)

@@ -19,6 +19,7 @@ extension StoredEnum {
 
 extension AlertStatus: StoredEnum {}
 extension Resolution: StoredEnum {}
+extension AlertSource: StoredEnum {}
 extension AlertTransition.Kind: StoredEnum {}
 extension NotificationStatus: StoredEnum {}
 extension NotificationTransition: StoredEnum {}

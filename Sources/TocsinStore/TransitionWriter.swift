@@ -21,9 +21,10 @@ struct TransitionWriter: Sendable {
         let row = try connection.query(
             """
             INSERT INTO alert_events (alert_id, rule_id, transition, from_status, to_status, value, threshold, samples,
-                                      actor, note, resolution, evidence)
+                                      actor, note, resolution, evidence, labels, annotations)
             SELECT id, rule_id, \(kind), \(from), status, value, threshold, samples, \(actor), \(note), \(resolution),
-                   \(evidence)::jsonb
+                   \(evidence)::jsonb, CASE WHEN source = 'external' THEN labels END,
+                   CASE WHEN source = 'external' THEN annotations END
             FROM alerts WHERE id = \(alertID)
             RETURNING \(AlertRepository.transitionColumns)
             """)[0]

@@ -99,6 +99,7 @@ struct Runtime {
             AlertScheduler(evaluator: evaluator, events: events, concurrency: config.workerConcurrency, heartbeat: heartbeat,
                            logger: logger),
             dispatcher,
+            ExternalAlertExpiry(store: store, logger: logger),
         ]
     }
 

@@ -16,7 +16,7 @@ struct Keys: AsyncParsableCommand {
         @OptionGroup var global: GlobalOptions
 
         @Option(name: .customLong("scope"), help: ArgumentHelp(
-            "Comma-separated scopes: ingest (push metrics), read (dashboard and API reads), admin (everything).",
+            "Comma-separated scopes: ingest (push metrics), read (dashboard and API reads), alerts (post alerts to /api/v2/alerts: Prometheus, Grafana, amtool), admin (everything).",
             valueName: "scope[,scope]"))
         var scope: String
 

@@ -49,6 +49,7 @@ struct StatusEnumTests {
         ("alerts.status", values(AlertStatus.self)),
         ("alerts.severity", values(Rule.Severity.self)),
         ("alerts.resolution", values(Resolution.self)),
+        ("alerts.source", values(AlertSource.self)),
         ("alert_events.transition", values(AlertTransition.Kind.self)),
         ("alert_events.from_status", values(AlertStatus.self)),
         ("alert_events.to_status", values(AlertStatus.self)),

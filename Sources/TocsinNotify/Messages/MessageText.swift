@@ -61,6 +61,11 @@ struct MessageText {
     var valueText: String { Self.valueText(alert) }
 
     static func valueText(_ alert: Alert) -> String {
+        // An external alert has no value: its labels say what it is about.
+        if alert.external != nil {
+            let labels = alert.labels.filter { $0.key != "alertname" }.sorted { $0.key < $1.key }
+            return labels.isEmpty ? "external alert" : labels.map { "\($0.key)=\($0.value)" }.joined(separator: ", ")
+        }
         let value = alert.value.map(Self.number) ?? "no data"
         return "\(value) (threshold \(alert.comparison) \(Self.number(alert.threshold)))"
     }
