@@ -107,6 +107,16 @@ func buildRouter(
     NotificationRoutes(store: store).register(read: read, admin: admin)
     SilenceRoutes(store: store).register(read: read, admin: admin)
     StreamRoutes(hub: hub).register(on: read)
+
+    // The Alertmanager v2 API: its errors are JSON strings, its clients
+    // (Prometheus, Grafana, amtool) authenticate with Bearer keys.
+    let v2 = router.group("api/v2")
+        .add(middleware: AlertmanagerErrorMiddleware())
+        .add(middleware: AuthMiddleware(keys: store.apiKeys, sessions: store.sessions, rateLimiter: limiter,
+                                        unauthenticatedAlertAddresses: Set(config.unauthenticatedAlertAddresses)))
+    AlertmanagerRoutes(store: store, config: config, startedAt: Date())
+        .register(alerts: v2.group(context: AlertsContext.self), read: v2.group(context: ReadContext.self),
+                  admin: v2.group(context: AdminContext.self))
     routeTable.load(router.routes.map { ("\($0.path)", $0.method.rawValue) })
     return router
 }

@@ -14,6 +14,10 @@ struct AuthMiddleware: RouterMiddleware {
     let keys: APIKeyRepository
     let sessions: SessionRepository
     let rateLimiter: KeyRateLimiter
+    /// Local addresses on which `POST /api/v2/alerts` needs no key
+    /// (ALERTS_UNAUTHENTICATED_ADDRESSES): such a request gets an identity
+    /// with the `alerts` scope only.
+    var unauthenticatedAlertAddresses: Set<String> = []
 
     func handle(_ request: Request, context: Context, next: (Request, Context) async throws -> Response) async throws -> Response {
         var context = context
@@ -43,6 +47,9 @@ struct AuthMiddleware: RouterMiddleware {
             }
             context.authenticated = Identity(keyID: session.key.id, name: session.key.name, scopes: session.key.scopes,
                                         sessionID: Crypto.sha256Hex(id))
+        } else if request.method == .post, request.uri.path == "/api/v2/alerts",
+                  let local = context.localAddress, unauthenticatedAlertAddresses.contains(local) {
+            context.authenticated = Identity(keyID: 0, name: "unauthenticated@\(local)", scopes: [.alerts])
         } else {
             throw Self.unauthorized("missing API key: send Authorization: Bearer <key>")
         }

@@ -27,10 +27,14 @@ public struct TocsinRequestContext: RequestContext {
     var rateLimiter: KeyRateLimiter?
     /// The peer's IP address.
     let remoteAddress: String?
+    /// The local address the request arrived on (which of the server's
+    /// addresses the client connected to).
+    let localAddress: String?
 
     public init(source: ApplicationRequestContextSource) {
         self.coreContext = .init(source: source)
         self.remoteAddress = source.channel.remoteAddress?.ipAddress
+        self.localAddress = source.channel.localAddress?.ipAddress
     }
 
     public var maxUploadSize: Int { bodyLimit }
@@ -46,6 +50,7 @@ public protocol RequiredScope: Sendable {
 public enum IngestScope: RequiredScope { public static let scope: Scope? = .ingest }
 public enum ReadScope: RequiredScope { public static let scope: Scope? = .read }
 public enum AdminScope: RequiredScope { public static let scope: Scope? = .admin }
+public enum AlertsScope: RequiredScope { public static let scope: Scope? = .alerts }
 public enum AnyScope: RequiredScope { public static let scope: Scope? = nil }
 
 /// The context of a route that needs `Required.scope`: it exists only for
@@ -84,6 +89,7 @@ public struct ScopedContext<Required: RequiredScope>: ChildRequestContext {
 public typealias IngestContext = ScopedContext<IngestScope>
 public typealias ReadContext = ScopedContext<ReadScope>
 public typealias AdminContext = ScopedContext<AdminScope>
+public typealias AlertsContext = ScopedContext<AlertsScope>
 public typealias AuthenticatedContext = ScopedContext<AnyScope>
 
 /// What every route handler's context offers, whichever its scope.

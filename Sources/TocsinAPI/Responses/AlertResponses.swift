@@ -30,9 +30,26 @@ struct AlertBody: Encodable, Sendable {
     /// The open alert whose inhibit rule holds this one's notifications.
     @NullEncoded var inhibitedBy: Int?
     var groupLabels: [String: String]
+    var source: AlertSource
+    /// An external alert's fingerprint, annotations, generator URL, ends_at
+    /// and last_received_at; null for a rule's alert.
+    @NullEncoded var external: ExternalBody?
+
+    struct ExternalBody: Encodable, Sendable {
+        var fingerprint: String
+        var annotations: [String: String]
+        @NullEncoded var generatorURL: String?
+        var endsAt: Date
+        var lastReceivedAt: Date
+        enum CodingKeys: String, CodingKey {
+            case fingerprint, annotations
+            case generatorURL = "generator_url", endsAt = "ends_at", lastReceivedAt = "last_received_at"
+        }
+    }
 
     enum CodingKeys: String, CodingKey {
         case id, rule, severity, status, platform, value, threshold, comparison, samples, description, resolution, labels
+        case source, external
         case inhibitedBy = "inhibited_by", groupLabels = "group_labels"
         case groupKey = "group_key", runbookURL = "runbook_url", startedAt = "started_at", firedAt = "fired_at"
         case lastEvaluatedAt = "last_evaluated_at", acknowledgedAt = "acknowledged_at", acknowledgedBy = "acknowledged_by"
@@ -66,6 +83,11 @@ struct AlertBody: Encodable, Sendable {
         resolveNote = alert.resolveNote
         labels = alert.labels
         groupLabels = alert.groupLabels ?? [:]
+        source = alert.source
+        external = alert.external.map {
+            ExternalBody(fingerprint: $0.fingerprint, annotations: $0.annotations, generatorURL: $0.generatorURL,
+                         endsAt: $0.endsAt, lastReceivedAt: $0.lastReceivedAt)
+        }
     }
 }
 
@@ -85,9 +107,12 @@ struct TransitionBody: Encodable, Sendable {
     var at: Date
     @NullEncoded var escalationLevel: Int?
     @NullEncoded var evidence: Evidence?
+    /// An external alert's evidence: its labels and annotations then.
+    @NullEncoded var labels: [String: String]?
+    @NullEncoded var annotations: [String: String]?
 
     enum CodingKeys: String, CodingKey {
-        case id, transition, from, to, value, threshold, samples, actor, note, resolution, at, evidence
+        case id, transition, from, to, value, threshold, samples, actor, note, resolution, at, evidence, labels, annotations
         case alertID = "alert_id", escalationLevel = "escalation_level"
     }
 
@@ -106,6 +131,8 @@ struct TransitionBody: Encodable, Sendable {
         at = t.at
         escalationLevel = t.escalationLevel
         evidence = t.evidence
+        labels = t.labels
+        annotations = t.annotations
     }
 }
 

@@ -131,9 +131,11 @@ struct SilenceBody: Encodable, Sendable {
     var deleted: Bool
     var active: Bool
     @NullEncoded var recurrence: RecurrenceBody?
+    /// Alertmanager matchers of a silence made through /api/v2/silences.
+    var matchers: [SilenceMatcher]
 
     enum CodingKeys: String, CodingKey {
-        case id, rule, platform, severity, labels, comment, deleted, active, recurrence
+        case id, rule, platform, severity, labels, comment, deleted, active, recurrence, matchers
         case startsAt = "starts_at", endsAt = "ends_at", createdBy = "created_by"
     }
 
@@ -150,6 +152,7 @@ struct SilenceBody: Encodable, Sendable {
         deleted = s.deleted
         active = s.isActive(at: now)
         recurrence = s.recurrence.map(RecurrenceBody.init)
+        matchers = s.matchers
     }
 }
 
