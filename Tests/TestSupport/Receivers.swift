@@ -77,6 +77,38 @@ public final class HTTPReceiver: Sendable {
     }
 }
 
+/// A one-gauge Prometheus exporter on 127.0.0.1
+/// (scripts/receivers/gauge_exporter.py) whose value a test flips.
+public final class GaugeExporter: Sendable {
+    public let process: TestProcess
+    public let port: Int
+    let client: TestHTTPClient
+
+    public static func start(name: String = "tocsin_test_gauge") async throws -> GaugeExporter {
+        let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/receivers/gauge_exporter.py").path
+        let process = try TestProcess.launch([script, "--name", name], executable: try python3())
+        let port = try await listeningPort(process)
+        return GaugeExporter(process: process, port: port)
+    }
+
+    init(process: TestProcess, port: Int) {
+        self.process = process
+        self.port = port
+        self.client = TestHTTPClient(port: port)
+    }
+
+    /// host:port, for a scrape config.
+    public var target: String { "127.0.0.1:\(port)" }
+
+    public func set(_ value: Double) async throws {
+        _ = try await client.request("POST", "/set", body: Data("\(value)".utf8))
+    }
+
+    public func stop() {
+        process.signal(SIGKILL)
+    }
+}
+
 /// A real SMTP server on 127.0.0.1 (scripts/receivers/smtp_sink.py) that
 /// writes every message it accepts to a directory.
 public final class SMTPSink: Sendable {
