@@ -18,6 +18,13 @@
 # grouped by rule and platform, so each is a new group whose first message is
 # what group_wait 0s promises, and the storm on one grouped by rule.
 #
+# Then the Alertmanager API path: TRIALS alerts posted to POST /api/v2/alerts
+# (each a new alertname, as Prometheus would post them; 1.5 s apart, for
+# Slack's rate limit) → the Slack receiver, p50/p95 (target p50 < 50 ms); and
+# beside it, in the same run, the same path through Debian's Alertmanager 0.25
+# (prometheus-alertmanager on 127.0.0.1, slack_configs api_url at the same
+# receiver, group_by [alertname]) with group_wait 30s (its default) and 0s.
+#
 #   scripts/bench/latency.sh [TRIALS]     default 20
 #
 # Targets: p50 <= 20 ms, p95 <= 40 ms. For comparison, Prometheus +
@@ -32,17 +39,19 @@ source "$ROOT/scripts/lib/cluster.sh"
 TRIALS=${1:-20}
 case "$TRIALS" in ''|*[!0-9]*) echo "usage: $0 [TRIALS]" >&2; exit 2 ;; esac
 
-ensure_packages postgresql curl python3
+ensure_packages postgresql curl python3 prometheus-alertmanager
 TOCSIN_BIN=$(cluster_tocsin_binary)
 
 W=$(mktemp -d /tmp/tocsin-bench-latency.XXXXXX)
 chmod 755 "$W"
 RUN_PID=""
 RECEIVER_PID=""
+AM_PID=""
 cleanup() {
     local rc=$?
     trap - EXIT INT TERM
     [ -n "$RUN_PID" ] && cluster_stop_pid "$RUN_PID" 15
+    [ -n "$AM_PID" ] && cluster_stop_pid "$AM_PID" 15
     [ -n "$RECEIVER_PID" ] && kill "$RECEIVER_PID" 2>/dev/null
     [ -d "$W/pg/data" ] && pg_stop "$W/pg"
     wait 2>/dev/null || true
@@ -241,3 +250,105 @@ curl -fsS -o /dev/null --max-time 5 -X DELETE "http://127.0.0.1:$RECEIVER_PORT/_
 start_run NOTIFY_CONFIG="$W/grouped.yaml"
 python3 "$W/latency.py" "http://127.0.0.1:$port" "$KEY" "http://127.0.0.1:$RECEIVER_PORT" "$TRIALS" "$binary_kind" \
     "$(cut -d' ' -f1 /proc/loadavg)" grouped "$(pg_bindir)/psql" "$DATABASE_URL"
+cluster_stop_pid "$RUN_PID" 15
+RUN_PID=""
+
+# The Alertmanager API: alerts posted to /api/v2/alerts, through Tocsin and
+# through Alertmanager 0.25, in the same run and against the same receiver.
+cat >"$W/am_latency.py" <<'PYTHON'
+import json, sys, time, urllib.request
+
+target, url, key, receiver, trials, label, load = sys.argv[1:8]
+trials = int(trials)
+
+def post(alertname):
+    body = json.dumps([{"labels": {"alertname": alertname, "severity": "critical", "job": "bench"},
+                        "annotations": {"summary": "latency bench"}}]).encode()
+    headers = {"Content-Type": "application/json"}
+    if key:
+        headers["Authorization"] = f"Bearer {key}"
+    req = urllib.request.Request(f"{url}/api/v2/alerts", data=body, method="POST", headers=headers)
+    with urllib.request.urlopen(req, timeout=30) as r:
+        if r.status != 200:
+            raise SystemExit(f"POST /api/v2/alerts answered {r.status}")
+
+def arrivals():
+    with urllib.request.urlopen(f"{receiver}/_requests", timeout=5) as r:
+        return [(record["at"], record["body"]) for record in json.loads(r.read())]
+
+def percentile(values, p):
+    ordered = sorted(values)
+    rank = max(1, -(-len(ordered) * p // 100))  # nearest rank
+    return ordered[int(rank) - 1]
+
+run = f"{target}{int(time.time())}"
+# Alerts are posted 1.5 s apart without waiting for their message (a group
+# waiting 30 s does not hold the next trial back); each is a new alertname:
+# a new alert for Tocsin, a new group for Alertmanager.
+sent = {}
+for i in range(trials + 1):
+    name = f"{run}_t{i}"
+    sent[name] = time.time()
+    post(name)
+    time.sleep(1.5)
+deadline = time.time() + 120
+latencies = {}
+while time.time() < deadline and len(latencies) < len(sent):
+    for at, body in arrivals():
+        for name, t0 in sent.items():
+            if name not in latencies and f'{name}"' in body or (name not in latencies and f"{name} " in body):
+                latencies[name] = (at - t0) * 1000
+    time.sleep(0.05)
+missing = [name for name in sent if name not in latencies]
+if missing:
+    raise SystemExit(f"{label}: no Slack message for {missing[:3]} within 120 s")
+values = [latencies[f"{run}_t{i}"] for i in range(1, trials + 1)]  # the first is a warm-up
+for i, ms in enumerate(values, 1):
+    sys.stderr.write(f"  {target} trial {i:2}: {ms:8.1f} ms\n")
+p50, p95 = percentile(values, 50), percentile(values, 95)
+line = f"  {label:44} p50 {p50:8.0f} ms   p95 {p95:8.0f} ms   (min {min(values):.0f}, max {max(values):.0f})"
+if target == "tocsin":
+    line += f"   target p50 < 50 ms: {'met' if p50 < 50 else 'missed'}"
+print(line, flush=True)
+PYTHON
+
+"$(pg_bindir)/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres tocsin_am
+export DATABASE_URL="postgresql://postgres@127.0.0.1:$pg_port/tocsin_am"
+"$TOCSIN" migrate >>"$W/migrate.log" 2>&1 || { cat "$W/migrate.log" >&2; cluster_die "tocsin migrate failed"; }
+KEY=$("$TOCSIN" keys create --scope alerts --name latency-bench 2>>"$W/migrate.log" | tail -n 1)
+curl -fsS -o /dev/null --max-time 5 -X DELETE "http://127.0.0.1:$RECEIVER_PORT/_requests"
+load=$(cut -d' ' -f1 /proc/loadavg)
+start_run
+echo
+echo "POST /api/v2/alerts → Slack receiver: $TRIALS alerts, each a new alertname, 1.5 s apart; load before: $load"
+python3 "$W/am_latency.py" tocsin "http://127.0.0.1:$port" "$KEY" "http://127.0.0.1:$RECEIVER_PORT" "$TRIALS" \
+    "Tocsin ($binary_kind tocsin run)" "$load"
+cluster_stop_pid "$RUN_PID" 15
+RUN_PID=""
+
+for wait in 30s 0s; do
+    am_port=$(free_port)
+    mkdir -p "$W/am-$wait"
+    cat >"$W/am-$wait/alertmanager.yml" <<YAML
+route:
+  receiver: slack
+  group_by: [alertname]
+  group_wait: $wait
+receivers:
+  - name: slack
+    slack_configs:
+      - api_url: http://127.0.0.1:$RECEIVER_PORT/am-$wait
+        channel: "#bench"
+        send_resolved: false
+YAML
+    prometheus-alertmanager --config.file="$W/am-$wait/alertmanager.yml" --storage.path="$W/am-$wait/data" \
+        --web.listen-address="127.0.0.1:$am_port" --cluster.listen-address= >"$W/am-$wait/alertmanager.log" 2>&1 &
+    AM_PID=$!
+    cluster_wait_http "http://127.0.0.1:$am_port/-/ready" 30 "$AM_PID" \
+        || { tail -n 20 "$W/am-$wait/alertmanager.log" >&2; cluster_die "Alertmanager did not become ready"; }
+    python3 "$W/am_latency.py" "am$wait" "http://127.0.0.1:$am_port" "" "http://127.0.0.1:$RECEIVER_PORT" "$TRIALS" \
+        "Alertmanager 0.25, group_wait $wait" "$load"
+    cluster_stop_pid "$AM_PID" 15
+    AM_PID=""
+done
+echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
