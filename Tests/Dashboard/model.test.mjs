@@ -5,7 +5,8 @@ import assert from 'node:assert/strict';
 
 import {
   GROUPS, alertNote, chartRule, compareAlerts, fmtRuleValue, hasAdminScope, historyNote, isBadMetric, newPlatforms,
-  noteText, resolutionText, thresholdFor, totalsAreZero, validSession, valueKind,
+  noteText, resolutionText, thresholdFor, totalsAreZero, validSession, valueKind, externalLabelsText, isExternal,
+  matchersText,
 } from '../../Sources/TocsinAPI/Dashboard/model.js';
 
 // As GET /api/rules returns rules/default.yaml.
@@ -136,4 +137,25 @@ test('newPlatforms: valid names not yet known, once each, in order', () => {
   assert.deepEqual(newPlatforms(['tiktok', 'youtube', 'youtube', null, 'Bad', 'x_y-1', 7, '', 'instagram'], known), ['youtube', 'x_y-1']);
   assert.deepEqual(newPlatforms([], known), []);
   assert.equal(known.size, 2, 'the known set is left alone');
+});
+
+test('external alerts: recognised by source, shown by their labels but alertname', () => {
+  const alert = { source: 'external', rule: 'DiskFull', labels: { alertname: 'DiskFull', team: 'db', instance: 'db1' } };
+  assert.equal(isExternal(alert), true);
+  assert.equal(isExternal({ source: 'rule' }), false);
+  assert.equal(isExternal(null), false);
+  assert.equal(externalLabelsText(alert), 'instance=db1, team=db');
+  assert.equal(externalLabelsText({ labels: { alertname: 'X' } }), '');
+  assert.equal(resolutionText({ resolution: 'expired' }), 'not re-posted by its sender');
+});
+
+test('matchersText writes Alertmanager matchers as amtool does', () => {
+  assert.equal(matchersText([
+    { name: 'alertname', value: 'DiskFull', isRegex: false, isEqual: true },
+    { name: 'instance', value: 'db.*', isRegex: true },
+    { name: 'env', value: 'dev', isRegex: false, isEqual: false },
+    { name: 'job', value: 'a"b', isRegex: true, isEqual: false },
+  ]), 'alertname="DiskFull", instance=~"db.*", env!="dev", job!~"a\\"b"');
+  assert.equal(matchersText([]), '');
+  assert.equal(matchersText(undefined), '');
 });

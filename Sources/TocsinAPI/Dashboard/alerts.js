@@ -15,7 +15,7 @@ import {
 import { fmtInt, isNum } from './format.js';
 import { scheduleHistoryRefresh } from './history.js';
 import { begin, runLoads } from './loading.js';
-import { alertNote, compareAlerts, fmtRuleValue } from './model.js';
+import { alertNote, compareAlerts, externalLabelsText, fmtRuleValue, isExternal } from './model.js';
 import { notePlatforms } from './platforms.js';
 import { isAdmin, state } from './state.js';
 import { safeUrl } from './url-state.js';
@@ -71,21 +71,25 @@ export function renderActiveAlerts() {
 
 /** The text of an alert: title line, description, value against threshold, since, who acknowledged, note. */
 function alertContent(alert) {
-  const value = el('span', { className: 'alert-value' },
-    el('span', { className: 'over', text: fmtRuleValue(alert.rule, alert.value, state.rules) }),
-    ` ${alert.comparison || '>'} ${fmtRuleValue(alert.rule, alert.threshold, state.rules)}`,
-    isNum(alert.samples) ? ` · ${fmtInt(alert.samples)} samples` : '');
+  // An external alert (Prometheus, Grafana, amtool) has labels, not a value.
+  const value = isExternal(alert)
+    ? el('span', { className: 'alert-value', text: externalLabelsText(alert) || 'no labels' })
+    : el('span', { className: 'alert-value' },
+      el('span', { className: 'over', text: fmtRuleValue(alert.rule, alert.value, state.rules) }),
+      ` ${alert.comparison || '>'} ${fmtRuleValue(alert.rule, alert.threshold, state.rules)}`,
+      isNum(alert.samples) ? ` · ${fmtInt(alert.samples)} samples` : '');
   const runbook = safeUrl(alert.runbook_url, location.origin);
   const group = alert.group_key && alert.group_key !== 'all' ? el('span', { className: 'muted', text: alert.group_key }) : null;
   return [
     el('div', { className: 'alert-title' },
       severityBadge(alert.severity),
       el('span', { className: 'alert-rule', text: alert.rule || 'unnamed rule' }),
+      isExternal(alert) ? el('span', { className: 'muted', text: 'external', title: 'posted to /api/v2/alerts' }) : null,
       alert.platform ? platformChip(alert.platform) : group,
       statusPill(alert.status)),
     alert.description ? el('div', { className: 'alert-desc', text: alert.description }) : null,
     el('div', { className: 'alert-meta' },
-      el('span', null, 'Value ', value),
+      el('span', null, isExternal(alert) ? 'Labels ' : 'Value ', value),
       el('span', null, 'Since ', timeAgo(alert.fired_at || alert.started_at)),
       alert.status === 'acknowledged'
         ? el('span', null, 'Acknowledged by ', el('strong', { text: alert.acknowledged_by || 'unknown' }), ' ', timeAgo(alert.acknowledged_at))

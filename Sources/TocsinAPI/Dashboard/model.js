@@ -41,7 +41,29 @@ export function historyNote(alert) {
 export function resolutionText(alert) {
   if (alert.resolution === 'manual') return `manually${alert.resolved_by ? ` by ${alert.resolved_by}` : ''}`;
   if (alert.resolution === 'no_data') return 'no data';
+  if (alert.resolution === 'expired') return 'not re-posted by its sender';
   return alert.resolution || 'resolved';
+}
+
+/** An alert posted to /api/v2/alerts (Prometheus, Grafana, amtool) rather than evaluated from a rule. */
+export function isExternal(alert) {
+  return Boolean(alert && alert.source === 'external');
+}
+
+/** An external alert's labels but its alertname (shown as its rule): "instance=db1, team=ops". */
+export function externalLabelsText(alert) {
+  const labels = (alert && alert.labels) || {};
+  return Object.keys(labels).filter((k) => k !== 'alertname').sort()
+    .map((k) => `${k}=${labels[k]}`).join(', ');
+}
+
+/** Alertmanager matchers as amtool writes them: alertname="x", instance=~"db.*", env!="dev". */
+export function matchersText(matchers) {
+  if (!Array.isArray(matchers)) return '';
+  return matchers.map((m) => {
+    const op = (m.isEqual === false ? '!' : '=') + (m.isRegex ? '~' : (m.isEqual === false ? '=' : ''));
+    return `${m.name}${op}${JSON.stringify(String(m.value ?? ''))}`;
+  }).join(', ');
 }
 
 /** The answer of GET/POST /monitoring/session has the fields the page uses. */

@@ -9,6 +9,7 @@ import { ApiError, api } from './api.js';
 import { $, $$, el, markLoaded, setText, show, timeAbs } from './dom.js';
 import { recurrenceText, silenceBody } from './ledger.js';
 import { begin, runLoads, setSectionError } from './loading.js';
+import { matchersText } from './model.js';
 import { isAdmin } from './state.js';
 
 export async function loadSilences() {
@@ -24,6 +25,8 @@ function matchesText(s) {
   if (s.platform) parts.push(`platform ${s.platform}`);
   if (s.severity) parts.push(`severity ${s.severity}`);
   for (const [k, v] of Object.entries(s.labels || {})) parts.push(`${k}=${v}`);
+  const matchers = matchersText(s.matchers);
+  if (matchers) parts.push(matchers);
   return parts.join(', ') || 'everything';
 }
 
