@@ -27,6 +27,7 @@ struct ReportingTests {
         "Noisiest rules: most flapping",
         "Alerts per group label",
         "SLO burn-rate alerts and their evidence",
+        "Alerts by source: rules and external senders",
         "Upload error rate by platform per day",
         "Notification delivery by channel",
         "Dead letters",
@@ -402,6 +403,29 @@ struct ReportingSeed: Sendable {
                                       "burn_rates"], rows: [
                 ["upload_slo", "tiktok/critical", "critical", shown["A11 fired"]!, "burn rate > 14.4 over 1h/5m", "0.412",
                  "1h 15.2, 30m 7.5, 3d 1.1, 5m 20.1, 6h 7.0"],
+            ])
+        case "Alerts by source: rules and external senders":
+            // Three external alerts, fired yesterday: E1 resolved by its sender after 10 minutes, E2 expired after 5,
+            // E3 still firing. Planted here, so the other queries' answers stay those of the rule alerts.
+            for (name, fired, resolved, resolution) in [
+                ("E1", at(1, 14, 0), at(1, 14, 10) as Date?, "auto" as String?), ("E2", at(1, 15, 0), at(1, 15, 5), "expired"),
+                ("E3", at(1, 16, 0), nil, nil),
+            ] {
+                try await pool.query(
+                    """
+                    INSERT INTO alerts (rule_id, rule_name, severity, group_key, status, threshold, comparison, started_at,
+                                        fired_at, resolved_at, resolution, source, fingerprint, ends_at, last_received_at)
+                    VALUES (NULL, \(name)::text, 'warning', \(name)::text,
+                            CASE WHEN \(resolved)::timestamptz IS NULL THEN 'firing' ELSE 'resolved' END, 0, '',
+                            \(fired)::timestamptz, \(fired)::timestamptz, \(resolved)::timestamptz, \(resolution)::text, 'external',
+                            \(name)::text, \(fired)::timestamptz + interval '5 minutes', \(fired)::timestamptz)
+                    """)
+            }
+            return Expected(columns: ["source", "fired", "expired", "acknowledged", "mttr_minutes"], rows: [
+                ["external", "3", "1", "0", "7.5"],
+                // A1 to A6, A8, A10 (A7 never fired, A9 is too old); A1, A5, A6 acknowledged;
+                // resolved after 30, 20, 25, 60, 60 and 120 minutes.
+                ["rule", "8", "0", "3", "52.5"],
             ])
         case "Upload error rate by platform per day":
             return Expected(columns: ["day", "platform", "successes", "failures", "error_rate_pct"], rows: [
