@@ -16,6 +16,7 @@ let fuzzers = [
     "TimeTextFuzzer",     // RFC 3339 timestamps and durations
     "QueryFuzzer",        // window/since/until and series query parameters
     "CSVFuzzer",          // CSV exports
+    "MatcherFuzzer",      // Alertmanager matchers (/api/v2 filters, amtool) and fingerprints
 ]
 
 let package = Package(

@@ -41,6 +41,7 @@ all_targets=(
     "TimeTextFuzzer      128 TimeTextFuzzer.dict"
     "QueryFuzzer        1024 QueryFuzzer.dict"
     "CSVFuzzer          1024 CSVFuzzer.dict"
+    "MatcherFuzzer      1024 MatcherFuzzer.dict"
 )
 targets=()
 for spec in "${all_targets[@]}"; do

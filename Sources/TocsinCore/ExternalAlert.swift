@@ -108,28 +108,58 @@ public struct SilenceMatcher: Sendable, Hashable, Codable, CustomStringConvertib
         }
     }
 
+    /// As amtool writes it, and as `parse` reads it back: the value always
+    /// quoted, the name quoted when it holds operators, quotes, braces,
+    /// commas or spaces.
     public var description: String {
-        let escaped = value.replacingOccurrences(of: "\\", with: "\\\\").replacingOccurrences(of: "\"", with: "\\\"")
-            .replacingOccurrences(of: "\n", with: "\\n")
-        return "\(name)\(op)\"\(escaped)\""
+        let plainName = !name.isEmpty
+            && !name.unicodeScalars.contains(where: { "=!~\"{},\\".unicodeScalars.contains($0) || $0.properties.isWhitespace })
+        return (plainName ? name : Self.quote(name)) + op + Self.quote(value)
+    }
+
+    /// Escaped scalar by scalar: a quote followed by a combining mark is
+    /// one Character, and must still be escaped.
+    static func quote(_ text: String) -> String {
+        var out = String.UnicodeScalarView()
+        out.append("\"")
+        for scalar in text.unicodeScalars {
+            switch scalar {
+            case "\\": out.append(contentsOf: "\\\\".unicodeScalars)
+            case "\"": out.append(contentsOf: "\\\"".unicodeScalars)
+            case "\n": out.append(contentsOf: "\\n".unicodeScalars)
+            case "\t": out.append(contentsOf: "\\t".unicodeScalars)
+            default: out.append(scalar)
+            }
+        }
+        out.append("\"")
+        return String(out)
     }
 
     public func matches(_ labels: [String: String]) -> Bool {
         let actual = labels[name] ?? ""
-        let hit = isRegex ? LabelMatcher.fullMatch(value, actual) : actual == value
+        // Byte for byte, as Alertmanager compares (String == would equate canonical equivalents).
+        let hit = isRegex ? LabelMatcher.fullMatch(value, actual) : actual.utf8.elementsEqual(value.utf8)
         return hit == isEqual
     }
 
     public static let maxNameLength = 256
     public static let maxValueLength = 2048
+    /// A regular expression's length in UTF-16 code units: Foundation
+    /// compiles patterns (with the anchors added, 6 more) of up to 256 units
+    /// from a stack buffer and leaks the heap buffer of longer ones.
+    public static let maxRegexLength = 250
 
     /// Why this matcher is refused, or nil: names 1 to 256 characters,
-    /// values at most 2,048, no NUL, regular expressions that compile.
+    /// values at most 2,048 (regular expressions 250 UTF-16 code units), no
+    /// NUL, regular expressions that compile.
     public var problem: String? {
         if name.isEmpty { return "the label name must not be empty" }
         if name.unicodeScalars.count > Self.maxNameLength { return "the label name is over \(Self.maxNameLength) characters" }
         if value.unicodeScalars.count > Self.maxValueLength { return "the value is over \(Self.maxValueLength) characters" }
         if name.utf8.contains(0) || value.utf8.contains(0) { return "must not contain NUL (U+0000)" }
+        if isRegex && value.utf16.count > Self.maxRegexLength {
+            return "a regular expression is at most \(Self.maxRegexLength) UTF-16 code units"
+        }
         if isRegex, let problem = LabelMatcher.regexProblem(value) { return "the value \(problem)" }
         return nil
     }
@@ -137,38 +167,48 @@ public struct SilenceMatcher: Sendable, Hashable, Codable, CustomStringConvertib
     /// Parses one matcher as amtool and Alertmanager's `filter` write it:
     /// `name=value`, `name!="value"`, `name=~"re.*"`, `"a name"!~value`.
     /// Names may be any UTF-8 (quoted when they hold operators, quotes or
-    /// spaces); quoted values take the escapes `\\`, `\"` and `\n`.
+    /// spaces); quoted values take the escapes `\\`, `\"`, `\n` and `\t`.
+    /// Read scalar by scalar, so a combining mark after a quote is text.
     public static func parse(_ text: String) -> Result<SilenceMatcher, MatcherParseError> {
-        var rest = Substring(text.trimmingCharacters(in: .whitespaces))
-        if rest.hasPrefix("{") && rest.hasSuffix("}") && rest.count >= 2 {
-            rest = rest.dropFirst().dropLast()
-            rest = Substring(rest.trimmingCharacters(in: .whitespaces))
+        var rest = Array(text.unicodeScalars)
+        func trim(_ scalars: inout [Unicode.Scalar]) {
+            while let first = scalars.first, first == " " || first == "\t" { scalars.removeFirst() }
+            while let last = scalars.last, last == " " || last == "\t" { scalars.removeLast() }
         }
-        let name: String
-        if rest.hasPrefix("\"") {
+        trim(&rest)
+        if rest.count >= 2, rest.first == "{", rest.last == "}" {
+            rest = Array(rest.dropFirst().dropLast())
+            trim(&rest)
+        }
+        var name = ""
+        if rest.first == "\"" {
             guard let (quoted, after) = unquote(rest) else { return .failure(.init("unterminated quoted label name")) }
             name = quoted
             rest = after
         } else {
-            guard let end = rest.firstIndex(where: { "=!~".contains($0) }) else {
+            guard let end = rest.firstIndex(where: { $0 == "=" || $0 == "!" || $0 == "~" }) else {
                 return .failure(.init("expected an operator: =, !=, =~ or !~"))
             }
-            name = rest[..<end].trimmingCharacters(in: .whitespaces)
-            rest = rest[end...]
+            var head = Array(rest[..<end])
+            trim(&head)
+            name = String(String.UnicodeScalarView(head))
+            rest = Array(rest[end...])
         }
-        rest = Substring(rest.drop(while: { $0 == " " }))
+        trim(&rest)
         let isEqual: Bool
         let isRegex: Bool
-        if rest.hasPrefix("=~") { (isEqual, isRegex) = (true, true); rest = rest.dropFirst(2) }
-        else if rest.hasPrefix("!~") { (isEqual, isRegex) = (false, true); rest = rest.dropFirst(2) }
-        else if rest.hasPrefix("!=") { (isEqual, isRegex) = (false, false); rest = rest.dropFirst(2) }
-        else if rest.hasPrefix("=") { (isEqual, isRegex) = (true, false); rest = rest.dropFirst(1) }
-        else { return .failure(.init("expected an operator: =, !=, =~ or !~")) }
-        rest = Substring(rest.trimmingCharacters(in: .whitespaces))
-        var value = String(rest)
-        if rest.hasPrefix("\"") {
-            guard let (quoted, after) = unquote(rest), after.allSatisfy({ $0 == " " }) else {
-                return .failure(.init("a quoted value must end with a quote"))
+        switch (rest.first, rest.dropFirst().first) {
+        case ("=", "~"): (isEqual, isRegex) = (true, true); rest.removeFirst(2)
+        case ("!", "~"): (isEqual, isRegex) = (false, true); rest.removeFirst(2)
+        case ("!", "="): (isEqual, isRegex) = (false, false); rest.removeFirst(2)
+        case ("=", _): (isEqual, isRegex) = (true, false); rest.removeFirst(1)
+        default: return .failure(.init("expected an operator: =, !=, =~ or !~"))
+        }
+        trim(&rest)
+        var value = String(String.UnicodeScalarView(rest))
+        if rest.first == "\"" {
+            guard let (quoted, after) = unquote(rest), after.isEmpty else {
+                return .failure(.init("a quoted value must end with its closing quote"))
             }
             value = quoted
         }
@@ -177,25 +217,25 @@ public struct SilenceMatcher: Sendable, Hashable, Codable, CustomStringConvertib
         return .success(matcher)
     }
 
-    /// `"…"` at the start of `text` → its content and what follows.
-    static func unquote(_ text: Substring) -> (String, Substring)? {
-        var out = ""
-        var index = text.index(after: text.startIndex)
-        while index < text.endIndex {
-            let c = text[index]
-            if c == "\"" { return (out, text[text.index(after: index)...]) }
+    /// `"…"` at the start of `scalars` → its content and what follows.
+    static func unquote(_ scalars: [Unicode.Scalar]) -> (String, [Unicode.Scalar])? {
+        var out = String.UnicodeScalarView()
+        var index = 1
+        while index < scalars.count {
+            let c = scalars[index]
+            if c == "\"" { return (String(out), Array(scalars[(index + 1)...])) }
             if c == "\\" {
-                index = text.index(after: index)
-                guard index < text.endIndex else { return nil }
-                switch text[index] {
+                index += 1
+                guard index < scalars.count else { return nil }
+                switch scalars[index] {
                 case "n": out.append("\n")
                 case "t": out.append("\t")
-                default: out.append(text[index])
+                default: out.append(scalars[index])
                 }
             } else {
                 out.append(c)
             }
-            index = text.index(after: index)
+            index += 1
         }
         return nil
     }

@@ -43,6 +43,20 @@ struct ExternalAlertTests {
         #expect(!error.description.isEmpty)
     }
 
+    @Test("a matcher's text parses back to it, whatever its name and value hold")
+    func roundTrip() throws {
+        for matcher in [
+            SilenceMatcher(name: "a name", value: "x", isRegex: false),
+            SilenceMatcher(name: "q\"uote", value: "line\nbreak\ttab \\ slash", isRegex: false, isEqual: false),
+            SilenceMatcher(name: "op=name!", value: "\u{301}combining", isRegex: true),
+            SilenceMatcher(name: "{braced}", value: "a|b}", isRegex: false, isEqual: false),
+            SilenceMatcher(name: "ünïcode", value: "", isRegex: false),
+        ] {
+            #expect(try SilenceMatcher.parse(matcher.description).get() == matcher, "\(matcher.description)")
+        }
+        #expect(SilenceMatcher(name: "alertname", value: "DiskFull", isRegex: false).description == #"alertname="DiskFull""#)
+    }
+
     @Test("= != =~ !~ match as Alertmanager's: whole values, a missing label is empty")
     func semantics() {
         let labels = ["alertname": "DiskFull", "instance": "db12"]

@@ -173,4 +173,30 @@ struct FuzzRegressionTests {
         #expect(scalars.problems.isEmpty, "\(scalars.problems)")
         #expect(scalars.rules.first?.labels == ["level": "1", "tag": "x", "again": "x"])
     }
+
+    // MatcherFuzzer, Corpus/MatcherFuzzer/combining-quote.txt: a quote
+    // followed by a combining mark is one Character, so escaping by
+    // Characters left it unescaped and the matcher's text did not parse.
+    @Test("a matcher whose value holds a quote and a combining mark writes text that parses back")
+    func quoteBeforeCombiningMark() throws {
+        let input = "a=\u{FFFD}\"\u{301}\""
+        let matcher = try SilenceMatcher.parse(input).get()
+        #expect(matcher.value == "\u{FFFD}\"\u{301}\"")
+        #expect(try SilenceMatcher.parse(matcher.description).get() == matcher)
+    }
+
+    // MatcherFuzzer, Corpus/MatcherFuzzer/long-regex.txt (a leak): Foundation
+    // compiles a pattern of more than 256 UTF-16 units from a heap buffer it
+    // never frees, so every match of a long regular expression leaked.
+    @Test("regular expressions in matchers are at most 250 UTF-16 code units")
+    func longRegex() {
+        #expect((try? SilenceMatcher.parse("a=~\"" + String(repeating: "x", count: 250) + "\"").get()) != nil)
+        guard case .failure(let error) = SilenceMatcher.parse("a=~\"" + String(repeating: "x", count: 251) + "\"") else {
+            Issue.record("a 251-unit regular expression was accepted")
+            return
+        }
+        #expect(error.description.contains("250"))
+        // Not a regular expression: the usual 2,048.
+        #expect((try? SilenceMatcher.parse("a=\"" + String(repeating: "x", count: 2048) + "\"").get()) != nil)
+    }
 }
