@@ -10,7 +10,7 @@ import {
   $, dash, el, markLoaded, platformChip, setText, severityBadge, show, statusPill, timeAbs,
 } from './dom.js';
 import { begin, runLoads } from './loading.js';
-import { fmtRuleValue, historyNote, resolutionText } from './model.js';
+import { externalLabelsText, fmtRuleValue, historyNote, isExternal, resolutionText } from './model.js';
 import { notePlatforms } from './platforms.js';
 import { state } from './state.js';
 
@@ -56,7 +56,9 @@ function historyRow(a) {
   el('td', null, severityBadge(a.severity)),
   el('td', null, statusPill(a.status)),
   el('td', null, platformChip(a.platform)),
-  el('td', { className: 'num', text: `${fmtRuleValue(a.rule, a.value, state.rules)} ${a.comparison || '>'} ${fmtRuleValue(a.rule, a.threshold, state.rules)}` }),
+  isExternal(a)
+    ? el('td', { className: 'wrap', text: externalLabelsText(a) || 'external' })
+    : el('td', { className: 'num', text: `${fmtRuleValue(a.rule, a.value, state.rules)} ${a.comparison || '>'} ${fmtRuleValue(a.rule, a.threshold, state.rules)}` }),
   el('td', null, fmtEnded(a)),
   el('td', { text: a.acknowledged_by || '—' }),
   el('td', { className: 'wrap', text: historyNote(a) || '—' }));
