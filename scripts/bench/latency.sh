@@ -35,6 +35,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "$0")/../.." && pwd)
 source "$ROOT/scripts/lib/common.sh"
 source "$ROOT/scripts/lib/cluster.sh"
+source "$ROOT/scripts/bench/figures.sh"
 
 TRIALS=${1:-20}
 case "$TRIALS" in ''|*[!0-9]*) echo "usage: $0 [TRIALS]" >&2; exit 2 ;; esac
@@ -310,6 +311,8 @@ line = f"  {label:44} p50 {p50:8.0f} ms   p95 {p95:8.0f} ms   (min {min(values):
 if target == "tocsin":
     line += f"   target p50 < 50 ms: {'met' if p50 < 50 else 'missed'}"
 print(line, flush=True)
+with open(f"{sys.argv[0]}.{target}.result", "w") as f:
+    f.write(f"{p50:.0f} {p95:.0f}\n")
 PYTHON
 
 "$(pg_bindir)/createdb" -h 127.0.0.1 -p "$pg_port" -U postgres tocsin_am
@@ -352,3 +355,12 @@ YAML
     AM_PID=""
 done
 echo "  load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+
+# For scripts/bench/all.sh: Tocsin's figures against Alertmanager's, measured above.
+read -r t50 t95 <"$W/am_latency.py.tocsin.result"
+read -r a50 a95 <"$W/am_latency.py.am30s.result"
+read -r z50 z95 <"$W/am_latency.py.am0s.result"
+bench_figure "POST /api/v2/alerts → Slack, p50 of $TRIALS" "$t50 ms" "Alertmanager 0.25 group_wait 30s: $a50 ms; 0s: $z50 ms" \
+    "-" "< 50 ms" "$(bench_met "$([ "$t50" -lt 50 ] && echo 1 || echo 0)")"
+bench_figure "POST /api/v2/alerts → Slack, p95 of $TRIALS" "$t95 ms" "Alertmanager 0.25 group_wait 30s: $a95 ms; 0s: $z95 ms" \
+    "-" "-" "-"
