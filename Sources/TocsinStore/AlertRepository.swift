@@ -16,7 +16,8 @@ public struct AlertRepository: Sendable {
         a.samples, coalesce(r.description, a.annotations->>'description', a.annotations->>'summary', '') AS description,
         coalesce(r.runbook_url, a.annotations->>'runbook_url') AS runbook_url,
         (CASE WHEN a.source = 'external' THEN a.labels ELSE a.labels || r.labels END)::text AS labels,
-        a.labels::text AS group_labels, a.started_at, a.fired_at,
+        (CASE WHEN a.source = 'external' THEN a.labels - 'alertname' ELSE a.labels END)::text AS group_labels,
+        a.started_at, a.fired_at,
         a.last_evaluated_at, a.acknowledged_at, a.acknowledged_by, a.acknowledge_note, a.resolved_at, a.resolved_by,
         a.resolution, a.resolve_note, a.source, a.fingerprint, a.annotations::text AS annotations, a.generator_url, a.ends_at,
         a.last_received_at

@@ -112,24 +112,29 @@ struct AlertmanagerAPITests {
             try await withRunningApp(db, configure: { $0.externalResolveTimeoutSeconds = 1 }) { app in
                 let auth = ["Authorization": "Bearer \(try await db.createKey(scopes: [.alerts]))"]
                 #expect(try await app.client.post("/api/v2/alerts", json: "[\(Self.diskFull)]", headers: auth).status == 200)
-                #expect(try await app.store.externalAlerts.expire().isEmpty)
                 let resolved = try await eventually(timeout: .seconds(10), interval: .milliseconds(200)) {
                     try await !app.store.externalAlerts.expire().isEmpty
                 }
                 #expect(resolved)
                 let row = try await db.withPool(size: 1) { pool in
-                    try await pool.query("SELECT status, resolution, resolved_by FROM alerts")[0]
+                    try await pool.query(
+                        """
+                        SELECT status, resolution, resolved_by, extract(epoch FROM resolved_at - last_received_at)::float8 AS waited
+                        FROM alerts
+                        """)[0]
                 }
                 #expect(try row.decode("status", as: String.self) == "resolved")
                 #expect(try row.decode("resolution", as: String.self) == "expired")
                 #expect(try row.decode("resolved_by", as: String.self) == "resolve_timeout")
+                // Not before the timeout, on the database clock.
+                #expect(try row.decode("waited", as: Double.self) >= 1)
                 #expect(try await amCounts(db).notifications == 2)
                 #expect(try await app.store.externalAlerts.expire().isEmpty)
             }
         }
     }
 
-    @Test("bad inputs are 400 with Alertmanager's error (a JSON string) and store nothing", arguments: [
+    static let badBodies: [(String, String)] = [
         ("/api/v2/alerts", #"[{"labels":{"alertname":"A"},"unknown":1}]"#),
         ("/api/v2/alerts", #"[{"labels":{"severity":"critical"}}]"#),
         ("/api/v2/alerts", #"[{"labels":{"alertname":"A"},"startsAt":"2026-01-02T00:00:00Z","endsAt":"2026-01-01T00:00:00Z"}]"#),
@@ -147,14 +152,18 @@ struct AlertmanagerAPITests {
         ("/api/v2/silences", #"{"matchers":[{"name":"a","value":"b","isRegex":false}],"startsAt":"2099-01-02T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"me","comment":"c"}"#),
         ("/api/v2/silences", #"{"matchers":[{"name":"a","value":"b","isRegex":false}],"startsAt":"2020-01-01T00:00:00Z","endsAt":"2020-01-02T00:00:00Z","createdBy":"me","comment":"c"}"#),
         ("/api/v2/silences", #"{"matchers":[{"name":"a","value":"b","isRegex":false}],"startsAt":"2026-01-01T00:00:00Z","endsAt":"2099-01-01T00:00:00Z","createdBy":"me","comment":"c","status":"x"}"#),
-    ])
-    func badInput(_ path: String, _ body: String) async throws {
+    ]
+
+    @Test("bad inputs are 400 with Alertmanager's error (a JSON string) and store nothing")
+    func badInput() async throws {
         try await withTestDatabase { db in
             try await withRunningApp(db) { app in
                 let auth = ["Authorization": "Bearer \(try await db.createKey(scopes: [.admin]))"]
-                let response = try await app.client.post(path, json: body, headers: auth)
-                #expect(response.status == 400, "\(response.text)")
-                #expect(amError(response)?.isEmpty == false, "not a JSON string: \(response.text)")
+                for (path, body) in Self.badBodies {
+                    let response = try await app.client.post(path, json: body, headers: auth)
+                    #expect(response.status == 400, "\(body): \(response.text)")
+                    #expect(amError(response)?.isEmpty == false, "not a JSON string: \(response.text)")
+                }
                 let counts = try await amCounts(db)
                 #expect(counts.alerts == 0 && counts.silences == 0)
             }

@@ -23,7 +23,12 @@ func launchServe(_ environment: [String: String]) async throws -> (process: Test
     return (process, port)
 }
 
+/// The Slack messages' titles up to the alert's labels: "[FIRING] DiskFull".
 func slackTitles(_ receiver: HTTPReceiver) async throws -> [String] {
+    try await slackTexts(receiver).map { $0.components(separatedBy: " · ")[0] }
+}
+
+func slackTexts(_ receiver: HTTPReceiver) async throws -> [String] {
     try await receiver.requests().compactMap { try $0.json()["text"] as? String }
 }
 
@@ -44,7 +49,7 @@ struct AlertmanagerClientTests {
             try await db.applyNotify(.slackFromEnvironment())
             let key = try await db.createKey(name: "amtool", scopes: [.admin])
             let httpConfig = try writeFile("authorization:\n  type: Bearer\n  credentials: \(key)\n", name: "amtool-http.yml")
-            let (serve, port) = try await launchServe(["DATABASE_URL": db.url, "EXTERNAL_RESOLVE_TIMEOUT": "3s",
+            let (serve, port) = try await launchServe(["DATABASE_URL": db.url, "EXTERNAL_RESOLVE_TIMEOUT": "8s",
                                                        "LOG_LEVEL": "warning"])
             let worker = try TestProcess.launch(["worker"], environment: [
                 "DATABASE_URL": db.url, "SLACK_WEBHOOK_URL": receiver.url + "/services/x", "LOG_LEVEL": "warning"])
@@ -53,12 +58,20 @@ struct AlertmanagerClientTests {
                 try await runProgram(Self.amtool, base + arguments)
             }
 
-            let added = try await amtool(["alert", "add", "DiskFull", "severity=critical", "instance=db1",
-                                          "--annotation=summary=disk full on db1"])
-            #expect(added.status == 0, "\(added.stderr)")
+            // Posting (again) refreshes the alert: it resolves 8 s after the last post.
+            func post() async throws {
+                let added = try await amtool(["alert", "add", "DiskFull", "severity=critical", "instance=db1",
+                                              "--annotation=summary=disk full on db1"])
+                #expect(added.status == 0, "\(added.stderr)")
+            }
+            try await post()
             let fired = try await eventually(timeout: .seconds(20)) { try await slackTitles(receiver) == ["[FIRING] DiskFull"] }
             #expect(fired, "worker: \(worker.stderr)")
+            // The title names the alert's labels but its alertname.
+            let title = try await slackTexts(receiver).first ?? ""
+            #expect(title == "[FIRING] DiskFull · instance=db1 · severity=critical", "\(title)")
 
+            try await post()
             let query = try await amtool(["alert", "query"])
             #expect(query.status == 0, "\(query.stderr)")
             let row = query.stdout.split(separator: "\n").first { $0.hasPrefix("DiskFull") }.map(String.init) ?? ""
@@ -76,6 +89,7 @@ struct AlertmanagerClientTests {
             #expect(silences.stdout.contains(id) && silences.stdout.contains(#"alertname="DiskFull""#)
                     && silences.stdout.contains(#"instance=~"db.*""#) && silences.stdout.contains("alice")
                     && silences.stdout.contains("disk swap"), "\(silences.stdout)")
+            try await post()
             let suppressed = try await amtool(["alert", "query", "--silenced"])
             #expect(suppressed.stdout.contains("suppressed"), "\(suppressed.stdout)")
             #expect(!(try await amtool(["alert", "query"])).stdout.contains("DiskFull"))
@@ -93,7 +107,7 @@ struct AlertmanagerClientTests {
             #expect(anonymous.status != 0 && anonymous.stderr.contains("401"), "\(anonymous.stderr)")
 
             // Nobody re-posts it: the worker resolves it after EXTERNAL_RESOLVE_TIMEOUT.
-            let resolved = try await eventually(timeout: .seconds(20)) {
+            let resolved = try await eventually(timeout: .seconds(40)) {
                 try await slackTitles(receiver) == ["[FIRING] DiskFull", "[RESOLVED] DiskFull"]
             }
             let titles = try await slackTitles(receiver)
@@ -169,7 +183,8 @@ struct AlertmanagerClientTests {
             #expect(fired, "prometheus: \(prometheus.stderr)")
             // Two re-sends to both instances later: still one message.
             try await Task.sleep(for: .seconds(11))
-            #expect(try await slackTitles(receiver) == ["[FIRING] GaugeHigh"])
+            let titles1 = try await slackTitles(receiver)
+            #expect(titles1 == ["[FIRING] GaugeHigh"], "\(titles1)")
 
             // Restart Prometheus: it evaluates again and re-sends the firing alert.
             prometheus.signal(SIGTERM)
@@ -185,14 +200,16 @@ struct AlertmanagerClientTests {
             }
             #expect(resent, "prometheus: \(prometheus.stderr)")
             try await Task.sleep(for: .seconds(2))
-            #expect(try await slackTitles(receiver) == ["[FIRING] GaugeHigh"])
+            let titles2 = try await slackTitles(receiver)
+            #expect(titles2 == ["[FIRING] GaugeHigh"], "\(titles2)")
 
             try await exporter.set(0)
             let resolved = try await eventually(timeout: .seconds(30)) { try await slackTitles(receiver).count >= 2 }
             #expect(resolved)
             // Prometheus keeps sending the resolved alert for a while: nothing more.
             try await Task.sleep(for: .seconds(4))
-            #expect(try await slackTitles(receiver) == ["[FIRING] GaugeHigh", "[RESOLVED] GaugeHigh"])
+            let titles3 = try await slackTitles(receiver)
+            #expect(titles3 == ["[FIRING] GaugeHigh", "[RESOLVED] GaugeHigh"], "\(titles3)")
             let rows = try await db.withPool(size: 1) { pool in
                 try await pool.query(
                     """
