@@ -29,7 +29,7 @@ func amError(_ response: TestHTTPResponse) -> String? {
     try? JSONSerialization.jsonObject(with: response.body, options: [.fragmentsAllowed]) as? String
 }
 
-@Suite("The Alertmanager v2 API")
+@Suite("The Alertmanager v2 API", .serialized)
 struct AlertmanagerAPITests {
     static let diskFull = #"{"labels":{"alertname":"DiskFull","severity":"critical","instance":"db1"},"annotations":{"summary":"disk full"},"generatorURL":"http://prometheus/graph"}"#
 

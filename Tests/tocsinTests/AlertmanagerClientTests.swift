@@ -13,10 +13,13 @@ func runProgram(_ executable: String, _ arguments: [String], timeout: Duration =
     return (status, process.stdout, process.stderr)
 }
 
+/// Small pools: the suite runs many databases' tests at once.
+let smallPools = ["DB_POOL_SIZE": "3", "DB_READ_POOL_SIZE": "2"]
+
 /// `tocsin serve` on a free port of 127.0.0.1, ready.
 func launchServe(_ environment: [String: String]) async throws -> (process: TestProcess, port: Int) {
     let port = try freePort()
-    let process = try TestProcess.launch(["serve", "--port", "\(port)"], environment: environment)
+    let process = try TestProcess.launch(["serve", "--port", "\(port)"], environment: environment.merging(smallPools) { a, _ in a })
     let client = TestHTTPClient(port: port)
     let up = try await eventually { (try? await client.get("/readyz"))?.status == 200 }
     try #require(up, "tocsin serve did not start: \(process.stderr)")
@@ -52,7 +55,8 @@ struct AlertmanagerClientTests {
             let (serve, port) = try await launchServe(["DATABASE_URL": db.url, "EXTERNAL_RESOLVE_TIMEOUT": "8s",
                                                        "LOG_LEVEL": "warning"])
             let worker = try TestProcess.launch(["worker"], environment: [
-                "DATABASE_URL": db.url, "SLACK_WEBHOOK_URL": receiver.url + "/services/x", "LOG_LEVEL": "warning"])
+                "DATABASE_URL": db.url, "SLACK_WEBHOOK_URL": receiver.url + "/services/x", "LOG_LEVEL": "warning"]
+                .merging(smallPools) { a, _ in a })
             let base = ["--alertmanager.url=http://127.0.0.1:\(port)", "--http.config.file=\(httpConfig)"]
             func amtool(_ arguments: [String]) async throws -> (status: Int32, stdout: String, stderr: String) {
                 try await runProgram(Self.amtool, base + arguments)
@@ -159,7 +163,7 @@ struct AlertmanagerClientTests {
             var workerEnv = env
             workerEnv["LOG_LEVEL"] = "warning"
             workerEnv["SLACK_WEBHOOK_URL"] = receiver.url + "/services/x"
-            let worker = try TestProcess.launch(["worker"], environment: workerEnv)
+            let worker = try TestProcess.launch(["worker"], environment: workerEnv.merging(smallPools) { a, _ in a })
             let rules = try writeFile("""
                 groups:
                   - name: test
