@@ -87,6 +87,36 @@ struct AlertmanagerAPITests {
         }
     }
 
+    @Test("an external alert is acknowledged like any other and stays so when re-posted; resolved by hand, the next post is a new alert")
+    func acknowledgeAndResolve() async throws {
+        try await withTestDatabase { db in
+            try await db.applyNotify(.slackFromEnvironment())
+            try await withRunningApp(db) { app in
+                let auth = ["Authorization": "Bearer \(try await db.createKey(name: "oncall", scopes: [.admin]))"]
+                #expect(try await app.client.post("/api/v2/alerts", json: "[\(Self.diskFull)]", headers: auth).status == 200)
+                let id: Int = try await db.withPool(size: 1) { pool in try await pool.query("SELECT id FROM alerts")[0].decode("id") }
+                let ack = try await app.client.post("/api/monitoring/alerts", json: #"{"id":\#(id),"action":"acknowledge"}"#,
+                                                    headers: auth)
+                #expect(ack.status == 200, "\(ack.text)")
+                #expect(try await app.client.post("/api/v2/alerts", json: "[\(Self.diskFull)]", headers: auth).status == 200)
+                let status: String = try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT status FROM alerts WHERE id = \(id)")[0].decode("status")
+                }
+                #expect(status == "acknowledged")
+                let resolve = try await app.client.post("/api/monitoring/alerts", json: #"{"id":\#(id),"action":"resolve"}"#,
+                                                        headers: auth)
+                #expect(resolve.status == 200, "\(resolve.text)")
+                #expect(try await app.client.post("/api/v2/alerts", json: "[\(Self.diskFull)]", headers: auth).status == 200)
+                let rows = try await db.withPool(size: 1) { pool in
+                    try await pool.query("SELECT status, resolution FROM alerts ORDER BY id").map {
+                        "\(try $0.decode("status", as: String.self))/\(try $0.decode("resolution", as: String?.self) ?? "-")"
+                    }
+                }
+                #expect(rows == ["resolved/manual", "firing/-"])
+            }
+        }
+    }
+
     @Test("twenty concurrent posts of the same alert fire it exactly once")
     func concurrentPosts() async throws {
         try await withTestDatabase { db in
