@@ -45,14 +45,20 @@ struct ContractRecorder: RouterMiddleware {
         if let body { record["body"] = body }
         guard var line = try? JSONSerialization.data(withJSONObject: record, options: [.sortedKeys]) else { return }
         line.append(0x0A)
+        // One write(2) of the whole line with O_APPEND: the tocsin processes a
+        // test launches record to the same file, and a seek to the end then a
+        // write would interleave their lines.
         Self.lock.withLock { _ in
-            if let handle = FileHandle(forWritingAtPath: path) ?? {
-                _ = FileManager.default.createFile(atPath: path, contents: nil)
-                return FileHandle(forWritingAtPath: path)
-            }() {
-                handle.seekToEndOfFile()
-                handle.write(line)
-                try? handle.close()
+            let fd = open(path, O_WRONLY | O_APPEND | O_CREAT, 0o644)
+            guard fd >= 0 else { return }
+            defer { close(fd) }
+            line.withUnsafeBytes { bytes in
+                var offset = 0
+                while offset < bytes.count {
+                    let written = Foundation.write(fd, bytes.baseAddress! + offset, bytes.count - offset)
+                    if written <= 0 { return }
+                    offset += written
+                }
             }
         }
     }
