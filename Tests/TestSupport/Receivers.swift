@@ -9,6 +9,13 @@ func python3() throws -> String {
     throw TestEnvironment.Missing(description: "python3 not found on PATH")
 }
 
+/// Starts scripts/receivers/NAME with python3 and waits for its port.
+func launchReceiverScript(_ name: String, _ arguments: [String] = []) async throws -> (TestProcess, Int) {
+    let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/receivers/" + name).path
+    let process = try TestProcess.launch([script] + arguments, executable: try python3())
+    return (process, try await listeningPort(process))
+}
+
 /// Waits for a child that prints "listening PORT" and returns the port.
 func listeningPort(_ process: TestProcess) async throws -> Int {
     let ok = try await eventually(timeout: .seconds(20)) { process.stdout.contains("listening ") }
@@ -43,9 +50,7 @@ public final class HTTPReceiver: Sendable {
     }
 
     public static func start() async throws -> HTTPReceiver {
-        let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/receivers/http_receiver.py").path
-        let process = try TestProcess.launch([script], executable: try python3())
-        let port = try await listeningPort(process)
+        let (process, port) = try await launchReceiverScript("http_receiver.py")
         return HTTPReceiver(process: process, port: port)
     }
 
@@ -79,22 +84,14 @@ public final class HTTPReceiver: Sendable {
 
 /// A one-gauge Prometheus exporter on 127.0.0.1
 /// (scripts/receivers/gauge_exporter.py) whose value a test flips.
-public final class GaugeExporter: Sendable {
+public struct GaugeExporter: Sendable {
     public let process: TestProcess
     public let port: Int
     let client: TestHTTPClient
 
     public static func start(name: String = "tocsin_test_gauge") async throws -> GaugeExporter {
-        let script = TestEnvironment.repositoryRoot.appendingPathComponent("scripts/receivers/gauge_exporter.py").path
-        let process = try TestProcess.launch([script, "--name", name], executable: try python3())
-        let port = try await listeningPort(process)
-        return GaugeExporter(process: process, port: port)
-    }
-
-    init(process: TestProcess, port: Int) {
-        self.process = process
-        self.port = port
-        self.client = TestHTTPClient(port: port)
+        let (process, port) = try await launchReceiverScript("gauge_exporter.py", ["--name", name])
+        return GaugeExporter(process: process, port: port, client: TestHTTPClient(port: port))
     }
 
     /// host:port, for a scrape config.
