@@ -12,7 +12,7 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 source scripts/lib/common.sh
 
-ensure_packages "${BUILD_PACKAGES[@]}" curl python3 python3-venv chromium nginx nodejs openssl prometheus
+ensure_packages "${BUILD_PACKAGES[@]}" curl python3 python3-venv chromium nginx nodejs openssl prometheus prometheus-alertmanager
 ensure_swift
 pytools=$(ensure_python_tools)
 
