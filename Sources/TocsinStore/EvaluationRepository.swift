@@ -50,6 +50,7 @@ public struct EvaluationRepository: Sendable {
             guard let row = try connection.query(
                 """
                 SELECT \(RuleRepository.columns), next_due_at <= now() AS due, due_reason, now() AS now,
+                       next_due_at::text AS read_due_at,
                        clock_timestamp() AS started, \(RuleRepository.inputsReady) AS inputs_ready,
                        CASE WHEN slo_period_counted_at > now() - \(Self.periodCountsAge)::interval
                             THEN slo_period_counts::text END AS period_counts
@@ -78,7 +79,7 @@ public struct EvaluationRepository: Sendable {
             let finished: Date = try connection.query("SELECT clock_timestamp() AS t")[0].decode("t")
             let durationMs = finished.timeIntervalSince(started) * 1000
             try Self.log(results, rule: evaluation.rule, ruleID: ruleID, trigger: trigger, workerID: workerID,
-                         durationMs: durationMs, connection)
+                         durationMs: durationMs, readDueAt: try row.decode("read_due_at"), connection)
             return .evaluated(results, durationMs: durationMs, at: evaluation.now)
         }
     }
@@ -87,8 +88,17 @@ public struct EvaluationRepository: Sendable {
     /// when the rule had none to evaluate) and the next due time. started_at
     /// is the transaction's now(), the clock the due check and the next due
     /// time use, so each evaluation falls in its own interval.
+    ///
+    /// Events that arrive while the evaluation runs touch the rule's due
+    /// time (`RuleRepository.wake`; nothing else changes it while this
+    /// evaluation holds the rule's lock) after this transaction read it:
+    /// their wake is kept — the rule is due again a second from now, as a wake after this
+    /// evaluation would have made it — instead of being overwritten by the
+    /// next interval's due time, which would leave those events unread for up
+    /// to a whole interval. `readDueAt` is the due time this evaluation read (as text, so that the
+    /// comparison is exact).
     static func log(_ results: [GroupResult], rule: Rule, ruleID: Int32, trigger: EvaluationTrigger, workerID: String,
-                    durationMs: Double, _ connection: PostgresConnection) throws {
+                    durationMs: Double, readDueAt: String, _ connection: PostgresConnection) throws {
         let logged = results.isEmpty
             ? [GroupResult(rule: rule.name, groupKey: nil, value: nil, samples: 0, outcome: .noData)] : results
         // Only SLO and composite rules log their evidence (burn rates, inputs):
@@ -109,8 +119,12 @@ public struct EvaluationRepository: Sendable {
         try connection.query(
             """
             UPDATE alert_rules
-            SET last_evaluated_at = now(), due_reason = 'schedule', consecutive_errors = 0,
-                next_due_at = to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds)
+            SET last_evaluated_at = now(), consecutive_errors = 0,
+                due_reason = CASE WHEN woken THEN 'event' ELSE 'schedule' END,
+                next_due_at = CASE WHEN woken THEN least(scheduled, now() + interval '1 second') ELSE scheduled END
+            FROM (SELECT next_due_at::text IS DISTINCT FROM \(readDueAt) AS woken,
+                         to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds) AS scheduled
+                  FROM alert_rules WHERE id = \(ruleID) FOR UPDATE) AS current
             WHERE id = \(ruleID)
             """)
     }

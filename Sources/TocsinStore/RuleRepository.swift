@@ -197,15 +197,22 @@ public struct RuleRepository: Sendable {
     /// Pulls forward the evaluation of enabled rules that read any of
     /// `names`, to now — or one second after their last evaluation, so a
     /// busy metric never has a rule evaluated more than once a second. A
-    /// failing rule keeps to its backoff.
+    /// failing rule keeps to its backoff. A rule already due keeps its due
+    /// reason, but its due time is touched, which tells an evaluation running
+    /// now that events arrived after it read them (see
+    /// `EvaluationRepository.log`).
     @discardableResult
     public func wake(readers names: [String]) async throws -> Int {
         try await database.write(
             """
             UPDATE alert_rules
-            SET next_due_at = greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second'), due_reason = 'event'
+            SET next_due_at = greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second'),
+                due_reason = CASE WHEN next_due_at <= now() THEN due_reason ELSE 'event' END
             WHERE enabled AND consecutive_errors = 0 AND metric_names && \(names)::text[]
-              AND next_due_at > greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
+              AND (next_due_at > greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
+                   -- Due already, perhaps being evaluated right now: marked, so
+                   -- that evaluation knows events came after it read them.
+                   OR next_due_at <= now())
             RETURNING id
             """).count
     }

@@ -136,7 +136,7 @@ struct EvaluatorTests {
                 // Events for its metric pull the rule forward (one second after its last
                 // evaluation at the earliest); that evaluation is logged as triggered by events.
                 #expect(try await store.rules.wake(readers: ["token.refresh.failure"]) == 1)
-                #expect(try await store.rules.wake(readers: ["upload.success"]) == 0)
+                #expect(try await store.rules.wake(readers: ["no.rule.reads.this"]) == 0)
                 try await Task.sleep(for: .milliseconds(1100))
                 guard case .evaluated = try await evaluator.evaluate(ruleID: id, trigger: .schedule) else {
                     Issue.record("an event-woken rule was not evaluated")
@@ -165,6 +165,52 @@ struct EvaluatorTests {
                     Issue.record("not evaluated after the lock was released")
                     return
                 }
+            }
+        }
+    }
+
+    @Test("events that arrive while a rule is being evaluated make it due again a second later, not at the next interval")
+    func wakeDuringEvaluation() async throws {
+        try await withTestDatabase { db in
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
+                let id = try await ruleID(pool, "token_refresh_failures")
+                try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = \(Int(id))")
+                // The evaluation pauses inside its transaction after reading
+                // the events; meanwhile new ones arrive and wake the rule.
+                let evaluation = Task {
+                    try await store.evaluations.evaluate(ruleID: id, trigger: .schedule, workerID: "test",
+                                                         pause: .milliseconds(1500))
+                }
+                try await Task.sleep(for: .milliseconds(500))
+                #expect(try await store.rules.wake(readers: ["token.refresh.failure"]) == 1)
+                guard case .evaluated = try await evaluation.value else {
+                    Issue.record("the due rule was not evaluated")
+                    return
+                }
+                let row = try await pool.query(
+                    """
+                    SELECT due_reason, next_due_at <= last_evaluated_at + interval '1 second' AS soon
+                    FROM alert_rules WHERE id = \(Int(id))
+                    """)[0]
+                #expect(try row.decode("due_reason", as: String.self) == "event")
+                #expect(try row.decode("soon", as: Bool.self), "the wake was overwritten by the next interval's due time")
+
+                // Without events meanwhile, the next due time is the next interval's.
+                try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = \(Int(id))")
+                try await Task.sleep(for: .milliseconds(1100))
+                guard case .evaluated = try await store.evaluations.evaluate(ruleID: id, trigger: .schedule, workerID: "test")
+                else {
+                    Issue.record("the due rule was not evaluated")
+                    return
+                }
+                let scheduled = try await pool.query(
+                    """
+                    SELECT due_reason, next_due_at = date_trunc('minute', last_evaluated_at) + interval '1 minute' AS aligned
+                    FROM alert_rules WHERE id = \(Int(id))
+                    """)[0]
+                #expect(try scheduled.decode("due_reason", as: String.self) == "schedule")
+                #expect(try scheduled.decode("aligned", as: Bool.self))
             }
         }
     }
