@@ -27,7 +27,7 @@ ALERT = {
     "runbook_url": None, "started_at": "2026-11-29T06:55:23.123456Z", "fired_at": "2026-11-29T06:55:23.123456Z",
     "last_evaluated_at": None, "acknowledged_at": None, "acknowledged_by": None, "acknowledge_note": None,
     "resolved_at": None, "resolved_by": None, "resolution": None, "resolve_note": None, "labels": {"team": "x"},
-    "inhibited_by": None, "group_labels": {"platform": "tiktok"},
+    "inhibited_by": None, "group_labels": {"platform": "tiktok"}, "source": "rule", "external": None,
 }
 
 
