@@ -29,13 +29,15 @@ struct StarvationTests {
             let client = TestHTTPClient(port: port)
             #expect(try await eventually { (try? await client.get("/readyz"))?.status == 200 }, "stderr: \(server.stderr)")
 
+            // no-cache: each read is its own query (identical summaries
+            // would otherwise share one computation).
             let completed = Locked(0)
             let reads = Task {
                 try await withThrowingTaskGroup(of: Int.self) { group in
                     for _ in 0..<40 {
                         group.addTask {
                             let response = try await client.request(
-                                "GET", "/api/monitoring/metrics", headers: ["Authorization": "Bearer \(read)"],
+                                "GET", "/api/monitoring/metrics", headers: ["Authorization": "Bearer \(read)", "Cache-Control": "no-cache"],
                                 timeout: 300)
                             completed.withLock { $0 += 1 }
                             return response.status
