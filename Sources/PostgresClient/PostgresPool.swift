@@ -248,6 +248,22 @@ public final class PostgresPool: Sendable, Service, CustomStringConvertible {
             }
             return idle
         case .slot:
+            return try connectOnce(conninfo, prepare: prepare)
+        }
+    }
+
+    /// A new connection. One whose start-up failed quickly (the server or
+    /// a proxy in front of it reset the connection, a restarting server
+    /// refused it) is tried once more after a moment: nothing was sent but
+    /// the start-up packet, and a lone reset — which a busy server, a
+    /// PgBouncer restart or a load balancer can cause — should not fail the
+    /// caller's work. A slow failure (the connect timeout) is not repeated.
+    static func connectOnce(_ conninfo: String, prepare: Bool) throws -> PostgresConnection {
+        let started = ContinuousClock.now
+        do {
+            return try PostgresConnection.connect(conninfo, prepareStatements: prepare)
+        } catch let error as PostgresError where error.kind == .connection && ContinuousClock.now - started < .seconds(1) {
+            usleep(100_000)
             return try PostgresConnection.connect(conninfo, prepareStatements: prepare)
         }
     }

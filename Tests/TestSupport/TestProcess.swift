@@ -59,12 +59,19 @@ public final class TestProcess: Sendable {
             if let status = exitStatus { return status }
             try await Task.sleep(for: .milliseconds(20))
         }
-        kill(pid, SIGKILL)
+        signal(SIGKILL)
         throw TestEnvironment.Missing(description: "process did not exit within \(timeout); stderr: \(stderr)")
     }
 
+    /// Sends `signal` unless the process has ended and been reaped: its pid
+    /// may belong to another process by then (a PostgreSQL backend of the
+    /// shared test server, say, which a stray SIGTERM ends while it starts).
+    /// Reaping and signalling take the same lock, so they cannot cross.
     public func signal(_ signal: Int32) {
-        kill(pid, signal)
+        exited.withLock { status in
+            if status == nil { status = Spawn.poll(pid) }
+            if status == nil { kill(pid, signal) }
+        }
     }
 
     /// Runs a tocsin command to completion.
