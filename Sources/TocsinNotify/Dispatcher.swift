@@ -155,7 +155,7 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
                     }
                     continue
                 }
-                let wait = try await store.outbox.secondsUntilNextDue() ?? 1
+                let wait = try await store.outbox.secondsUntilNextDue(channels: channels.keys.sorted()) ?? 1
                 await wakeup.wait(timeout: .milliseconds(Int(min(1, max(0, wait)) * 1000) + 5))
             } catch {
                 logger.warning("notification dispatch failed; retrying", metadata: ["error": "\(error)"])

@@ -138,13 +138,19 @@ public struct OutboxRepository: Sendable {
         }
     }
 
-    /// Seconds until the next pending row is due (at most 1), or nil when
-    /// there is none.
-    public func secondsUntilNextDue() async throws -> Double? {
+    /// Seconds until this dispatcher may have something to do (at most 1),
+    /// or nil when nothing is pending: the next row of `channels` it could
+    /// claim (a row leased to another becomes claimable when the lease
+    /// runs out, not before) or the next group flush. Counting rows it
+    /// cannot claim would make an idle dispatcher poll without pause while
+    /// another holds a lease, or while rows wait for a channel it cannot
+    /// deliver to.
+    public func secondsUntilNextDue(channels: [String]) async throws -> Double? {
         try await database.write(
             """
             SELECT least(1, greatest(0, extract(epoch FROM least(
-                       (SELECT min(next_attempt_at) FROM notifications WHERE status = 'pending'),
+                       (SELECT min(greatest(next_attempt_at, coalesce(lease_expires_at, next_attempt_at))) FROM notifications
+                        WHERE status = 'pending' AND channel = ANY(\(channels)::text[])),
                        (SELECT min(next_flush_at) FROM notification_groups)) - now())))::float8 AS wait
             """)[0].decode("wait")
     }

@@ -89,10 +89,20 @@ struct NotificationProcessTests {
                 first.signal(SIGKILL)
                 _ = try await first.wait()
                 let second = try TestProcess.launch(["worker"], environment: env)
-                let sent = try await eventually {
+                // The lease runs 11 s from the claim; then the second sends.
+                let sent = try await eventually(timeout: .seconds(40)) {
                     try await pool.query("SELECT count(*) AS n FROM notifications WHERE status = 'sent'")[0].decode("n", as: Int.self) == 1
                 }
-                #expect(sent, "stderr: \(second.stderr)")
+                let state = try await pool.query(
+                    """
+                    SELECT status, attempts::text, lease_owner, (lease_expires_at - now())::text AS lease_left,
+                           (next_attempt_at - now())::text AS due_in, last_error
+                    FROM notifications
+                    """).map { row in
+                        ["status", "attempts", "lease_owner", "lease_left", "due_in", "last_error"]
+                            .map { "\($0)=\((try? row.decode($0, as: String?.self)).flatMap { $0 } ?? "null")" }.joined(separator: " ")
+                    }
+                #expect(sent, "rows: \(state); stderr: \(second.stderr)")
                 try await Task.sleep(for: .seconds(1))
                 let requests = try await receiver.requests()
                 #expect(requests.count == 1)
