@@ -148,11 +148,13 @@ public struct OutboxRepository: Sendable {
     public func secondsUntilNextDue(channels: [String]) async throws -> Double? {
         try await database.write(
             """
-            SELECT least(1, greatest(0, extract(epoch FROM least(
-                       (SELECT min(greatest(next_attempt_at, coalesce(lease_expires_at, next_attempt_at))) FROM notifications
-                        WHERE status = 'pending' AND channel = ANY(\(channels)::text[])),
-                       (SELECT min(next_flush_at) FROM notification_groups)) - now())))::float8 AS wait
-            """)[0].decode("wait")
+            SELECT least(1, greatest(0, extract(epoch FROM next - now())))::float8 AS wait
+            FROM (SELECT least(
+                      (SELECT min(greatest(next_attempt_at, coalesce(lease_expires_at, next_attempt_at))) FROM notifications
+                       WHERE status = 'pending' AND channel = ANY(\(channels)::text[])),
+                      (SELECT min(next_flush_at) FROM notification_groups)) AS next) AS due
+            WHERE next IS NOT NULL
+            """).first?.decode("wait")
     }
 
     // MARK: Reads and retries

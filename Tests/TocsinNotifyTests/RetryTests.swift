@@ -192,10 +192,18 @@ struct RetryTests {
         try await withTestDatabase { db in
             try await db.withPool { pool in
                 let notify = webhookConfig(receiver)
+                let store = makeStore(pool)
+                #expect(try await store.outbox.secondsUntilNextDue(channels: ["hook"]) == nil, "nothing pending: no poll")
                 try await fire(pool, notify: notify)
+                #expect(try await store.outbox.secondsUntilNextDue(channels: ["hook"]) == 0, "due now")
                 // A dispatcher claims with a 2 s lease and is never heard from again.
-                let claimed = try await makeStore(pool).outbox.claim(owner: "ghost", channels: ["hook"], limit: 10, leaseSeconds: 2)
+                let claimed = try await store.outbox.claim(owner: "ghost", channels: ["hook"], limit: 10, leaseSeconds: 2)
                 #expect(claimed.count == 1)
+                // While the lease runs, an idle dispatcher has nothing to do
+                // (a full second's wait, not a poll); nor for rows of channels
+                // it cannot deliver to.
+                #expect(try await store.outbox.secondsUntilNextDue(channels: ["hook"]) ?? 0 >= 0.9)
+                #expect(try await store.outbox.secondsUntilNextDue(channels: ["other"]) == nil)
                 let start = Date()
                 try await withDispatcher(pool, notify: notify) { () async throws in
                     #expect(try await eventually { try await notificationStatuses(pool) == ["sent"] })
