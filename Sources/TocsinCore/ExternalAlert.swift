@@ -144,10 +144,8 @@ public struct SilenceMatcher: Sendable, Hashable, Codable, CustomStringConvertib
 
     public static let maxNameLength = 256
     public static let maxValueLength = 2048
-    /// A regular expression's length in UTF-16 code units: Foundation
-    /// compiles patterns (with the anchors added, 6 more) of up to 256 units
-    /// from a stack buffer and leaks the heap buffer of longer ones.
-    public static let maxRegexLength = 250
+    /// A regular expression's length in UTF-16 code units (`AnchoredRegex`).
+    public static let maxRegexLength = AnchoredRegex.maxLength
 
     /// Why this matcher is refused, or nil: names 1 to 256 characters,
     /// values at most 2,048 (regular expressions 250 UTF-16 code units), no

@@ -62,14 +62,13 @@ public enum LabelMatcher: Sendable, Hashable, Codable, CustomStringConvertible {
         }
     }
 
-    /// nil when the pattern compiles, else why not.
+    /// nil when the pattern can be used (`AnchoredRegex`), else why not.
     public static func regexProblem(_ pattern: String) -> String? {
-        (try? NSRegularExpression(pattern: "^(?:\(pattern))$")) == nil ? "is not a valid regular expression" : nil
+        AnchoredRegex.problem(pattern)
     }
 
     static func fullMatch(_ pattern: String, _ value: String) -> Bool {
-        guard let expression = try? NSRegularExpression(pattern: "^(?:\(pattern))$") else { return false }
-        return expression.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+        AnchoredRegex.fullMatch(pattern, value)
     }
 
     enum CodingKeys: String, CodingKey { case eq, `in`, re }

@@ -1,6 +1,6 @@
 import Foundation
 import Testing
-import TocsinCore
+@testable import TocsinCore
 
 @Suite("Notification policy: parsing, validation, matching, windows")
 struct NotifyPolicyTests {
@@ -203,5 +203,33 @@ struct NotifyPolicyTests {
         let (key, labels) = NotifyConfig.groupKey(["rule", "region"], labels: ["rule": "r0", "platform": "p1"])
         #expect(labels == ["rule": "r0", "region": ""])
         #expect(key == #"region="",rule="r0""#)
+    }
+}
+
+@Suite("Anchored regular expressions")
+struct AnchoredRegexTests {
+    @Test("whole values only; over 250 UTF-16 code units or not compiling is refused and matches nothing")
+    func bounds() {
+        #expect(AnchoredRegex.fullMatch("oauth_.*", "oauth_refresh"))
+        #expect(!AnchoredRegex.fullMatch("oauth", "oauth_refresh"), "anchored at both ends")
+        #expect(!AnchoredRegex.fullMatch("a|b", "ab"), "the alternation is inside the anchors")
+        #expect(AnchoredRegex.problem(String(repeating: "a", count: 250)) == nil)
+        let long = String(repeating: "a", count: 251)
+        #expect(AnchoredRegex.problem(long)?.contains("250") == true)
+        #expect(!AnchoredRegex.fullMatch(long, long))
+        // 125 astral scalars are 250 UTF-16 code units; 126 are too many.
+        #expect(AnchoredRegex.problem(String(repeating: "😀", count: 125)) == nil)
+        #expect(AnchoredRegex.problem(String(repeating: "😀", count: 126)) != nil)
+        #expect(AnchoredRegex.problem("(") == "is not a valid regular expression")
+        #expect(!AnchoredRegex.fullMatch("(", "("))
+        #expect(LabelMatcher.regexProblem(long) != nil, "the policy's regex matchers have the same bound")
+    }
+
+    @Test("a pattern is compiled once and shared; the cache stays bounded")
+    func cache() {
+        let pattern = "cache-" + String(UInt64.random(in: 0...UInt64.max)) + ".*"
+        #expect(AnchoredRegex.compiled(pattern) === AnchoredRegex.compiled(pattern))
+        for i in 0..<(AnchoredRegex.capacity + 10) { _ = AnchoredRegex.compiled("bound-\(i)") }
+        #expect(AnchoredRegex.cache.withLock { $0.count } <= AnchoredRegex.capacity)
     }
 }
