@@ -17,12 +17,7 @@
 #
 # The multi-field rules the spec states in prose are applied to positive
 # requests by scripts/fuzz_api_hooks.py. The SSE stream is not fuzzed (it
-# never ends); it gets a smoke check instead. The Alertmanager-compatible
-# routes (/api/v2/*) are not fuzzed here yet: their schemas follow
-# Alertmanager's spec, looser than what the server accepts (matcher syntax,
-# silence ids), so schema-valid requests are rightly refused; they are tested
-# by the Swift suite, the contract check, amtool and libFuzzer's
-# MatcherFuzzer. Every request goes to
+# never ends); it gets a smoke check instead. Every request goes to
 # 127.0.0.1. The tocsin process must never die: a supervisor restarts it
 # after a crash (so the run goes on) and every crash is a failure, reported
 # with the server's fatal error and the requests sent just before it.
@@ -199,7 +194,6 @@ run_key() {
         -H "Authorization: Bearer $key" \
         --checks "$CHECKS" \
         --exclude-path /api/monitoring/stream \
-        --exclude-path-regex '^/api/v2/' \
         --max-time "$PER_KEY" \
         --workers "$WORKERS" \
         --request-timeout 70 \

@@ -15,13 +15,21 @@ fields or depend on the clock, and the spec states them in prose only:
     to 7d, `interval` 1s to 1d, `window` and `lookback` 1s to 31d), which a
     schema cannot say of "15m"-style strings; a composite's `expression`
     names applied rules (the fuzz run's default rules); an SLO's `period`
-    is 1d to 31d and each burn rate's `short` window shorter than its
-    `long` one (both 1m to 7d);
+    is 1d to 31d, each burn rate's `short` window shorter than its `long`
+    one (both 1m to 7d) and of a severity of its own, every `good` metric
+    among the `total` ones, `where` and `group_by` on `platform` only;
+    `group_by` does not list `none` with other keys; `where` patterns
+    compile;
   - silences: `ends_at` after `starts_at` and in the future; a recurrence's
     time zone is one of the zone database, its `from:to` ranges go forward
     (and a range of days does not mix signs), its times end after they
     start, and its days of the month fall in its months;
-  - events: `occurred_at` within the retention and at most 5 minutes ahead.
+  - events: `occurred_at` within the retention and at most 5 minutes ahead;
+  - Alertmanager API: regular expressions (`=~`/`!~` matchers, `filter`
+    values, `receiver`) compile and are at most 250 UTF-16 code units, which
+    a schema cannot say; a posted silence has a matcher that does not match
+    the empty string and ends after it starts and in the future; a posted
+    alert does not end before it starts.
 
 A schema-valid ("positive") request that breaks one of them is rightly
 refused with 400, which `positive_data_acceptance` would report. So, right
@@ -153,14 +161,36 @@ def fix_rule(rule: dict) -> None:
     for field, (low, high) in DURATION_RANGES.items():
         if field in rule and not low <= duration(rule[field], low) <= high:
             rule[field] = "15m" if field != "for" else "0s"
+    group_by = rule.get("group_by")
+    if isinstance(group_by, list) and "none" in group_by and len(group_by) > 1:
+        rule["group_by"] = [key for key in group_by if key != "none"]
+    where = rule.get("where")
+    if isinstance(where, list):
+        for matcher in where:
+            for op in ("matches", "not_matches"):
+                if isinstance(matcher, dict) and isinstance(matcher.get(op), str):
+                    matcher[op] = safe_regex(matcher[op])
     if rule.get("kind") == "slo":
         if "period" in rule and not DAY <= duration(rule["period"], DAY) <= 31 * DAY:
             rule["period"] = "30d"
-        for burn in rule.get("burn_rates") or []:
-            if isinstance(burn, dict):
-                long, short = duration(burn.get("long"), 0), duration(burn.get("short"), 0)
-                if not (60 <= short < long <= 7 * DAY):
-                    burn["long"], burn["short"] = "1h", "5m"
+        burns = [burn for burn in rule.get("burn_rates") or [] if isinstance(burn, dict)]
+        for burn in burns:
+            long, short = duration(burn.get("long"), 0), duration(burn.get("short"), 0)
+            if not (60 <= short < long <= 7 * DAY):
+                burn["long"], burn["short"] = "1h", "5m"
+        if burns:
+            seen = set()
+            rule["burn_rates"] = [b for b in burns if not (b.get("severity") in seen or seen.add(b.get("severity")))]
+        good = rule.get("good") if isinstance(rule.get("good"), list) else [rule.get("good")]
+        total = rule.get("total") if isinstance(rule.get("total"), list) else [rule.get("total")]
+        if "good" in rule and "total" in rule and any(name not in total for name in good):
+            rule["total"] = total + [name for name in good if name not in total]
+        if isinstance(where, list):
+            rule["where"] = [m for m in where if isinstance(m, dict) and m.get("label") == "platform"]
+        if isinstance(group_by, list):
+            rule["group_by"] = [key for key in rule["group_by"] if key == "platform"]
+        elif isinstance(group_by, str) and group_by not in ("platform", "none"):
+            rule["group_by"] = "platform"
     if rule.get("kind") == "composite" and not re.fullmatch(
             r"[a-z][a-z0-9_]*( (and|or|unless) [a-z][a-z0-9_]*)*", str(rule.get("expression", ""))) or \
             rule.get("kind") == "composite" and any(
@@ -299,6 +329,58 @@ def fix_event(event: dict, now: datetime) -> None:
     event["occurred_at"] = fmt(now - timedelta(seconds=offset))
 
 
+def safe_regex(value) -> str:
+    """A regular expression that compiles in any dialect, made from the
+    generated one: its letters and digits, then `.*`."""
+    kept = "".join(c for c in str(value) if c.isascii() and c.isalnum())[:200]
+    return kept + ".*"
+
+
+FILTER = re.compile(r'^(\s*\{?\s*(?:"(?:[^"\\]|\\.)+"|[^=!~"]+?)\s*)(=~|!~|!=|=)(.*)$', re.S)
+
+
+def fix_filter(text: str) -> str:
+    """A `filter` matcher whose regular expression, if any, compiles."""
+    m = FILTER.match(text)
+    if not m or m.group(2) not in ("=~", "!~"):
+        return text
+    braced = m.group(1).lstrip().startswith("{")
+    return f'{m.group(1)}{m.group(2)}"{safe_regex(m.group(3))}"' + ("}" if braced else "")
+
+
+def matches_empty(matcher: dict) -> bool:
+    value, regex, equal = matcher.get("value", ""), matcher.get("isRegex"), matcher.get("isEqual", True) is not False
+    hit = re.fullmatch(value, "") is not None if regex else value == ""
+    return hit == equal
+
+
+def fix_am_silence(body: dict, now: datetime) -> None:
+    matchers = [m for m in body.get("matchers") or [] if isinstance(m, dict)]
+    for matcher in matchers:
+        if matcher.get("isRegex") is True:
+            matcher["value"] = safe_regex(matcher.get("value", ""))
+    if matchers and all(matches_empty(m) for m in matchers):
+        matchers[0].update(value="x", isRegex=False, isEqual=True)
+    starts = parse(body.get("startsAt"))
+    ends = parse(body.get("endsAt"))
+    floor = max(now, starts) if starts else now
+    if starts is not None and ends is not None and ends > floor + timedelta(seconds=5):
+        return
+    end = shifted(floor, DAY)
+    if starts is None or end is None:
+        body["startsAt"] = fmt(now)
+        end = now + timedelta(days=1)
+    body["endsAt"] = fmt(end)
+
+
+def fix_am_alert(alert: dict) -> None:
+    if not isinstance(alert, dict):
+        return
+    starts, ends = parse(alert.get("startsAt")), parse(alert.get("endsAt"))
+    if starts is not None and ends is not None and ends < starts:
+        alert["endsAt"] = alert["startsAt"]
+
+
 @schemathesis.hook
 def before_call(context, case, kwargs):
     # Stateful links can put a response's integer id into a header parameter
@@ -330,3 +412,16 @@ def before_call(context, case, kwargs):
     elif method == "POST" and path == "/api/metrics":
         for event in case.body if isinstance(case.body, list) else [case.body]:
             fix_event(event, now)
+    elif method == "POST" and path == "/api/v2/silences" and isinstance(case.body, dict):
+        fix_am_silence(case.body, now)
+    elif method == "POST" and path == "/api/v2/alerts" and isinstance(case.body, list):
+        for alert in case.body:
+            fix_am_alert(alert)
+    if path.startswith("/api/v2/") and isinstance(case.query, dict):
+        filters = case.query.get("filter")
+        if isinstance(filters, list):
+            case.query["filter"] = [fix_filter(f) if isinstance(f, str) else f for f in filters]
+        elif isinstance(filters, str):
+            case.query["filter"] = fix_filter(filters)
+        if isinstance(case.query.get("receiver"), str) and case.query["receiver"]:
+            case.query["receiver"] = safe_regex(case.query["receiver"])

@@ -51,10 +51,10 @@ struct AlertmanagerRoutes {
         guard issues.isEmpty else { throw APIError.badRequest("invalid alerts", details: issues) }
         let outcome = try await store.externalAlerts.receive(posted, resolveTimeoutSeconds: config.externalResolveTimeoutSeconds,
                                                              actor: context.identity.name)
-        if !outcome.fired.isEmpty || !outcome.resolved.isEmpty {
+        if !outcome.fired.isEmpty || !outcome.resolved.isEmpty || outcome.stale > 0 {
             context.logger.info("external alerts received", metadata: [
                 "alerts.fired": "\(outcome.fired)", "alerts.resolved": "\(outcome.resolved)",
-                "alerts.updated": "\(outcome.updated.count)",
+                "alerts.updated": "\(outcome.updated.count)", "alerts.stale": "\(outcome.stale)",
             ])
         }
         return Response(status: .ok, headers: [.cacheControl: "no-store"])
@@ -160,15 +160,15 @@ struct AlertmanagerRoutes {
     }
 
     static func filters(_ request: Request, groups: Bool) throws -> AlertQuery {
-        var reader = QueryReader(request)
+        var reader = QueryReader(request, encoding: .form)
         var query = AlertQuery()
-        query.matchers = try matchers(request)
+        query.matchers = try matchers(&reader)
         query.active = reader.bool("active") ?? true
         query.silenced = reader.bool("silenced") ?? true
         query.inhibited = reader.bool("inhibited") ?? true
         if !groups { query.unprocessed = reader.bool("unprocessed") ?? true }
-        if let receiver = reader.string("receiver", maxLength: 256), !receiver.isEmpty {
-            if LabelMatcher.regexProblem(receiver) != nil { reader.issue("receiver", "is not a valid regular expression") }
+        if let receiver = reader.string("receiver", maxLength: AnchoredRegex.maxLength), !receiver.isEmpty {
+            if let problem = AnchoredRegex.problem(receiver) { reader.issue("receiver", problem) }
             query.receiver = receiver
         }
         try reader.check()
@@ -176,15 +176,12 @@ struct AlertmanagerRoutes {
     }
 
     /// `filter` parameters (repeated): Alertmanager matchers, at most 64.
-    static func matchers(_ request: Request) throws -> [SilenceMatcher] {
-        let values = request.uri.queryParameters.getAll("filter")
+    static func matchers(_ reader: inout QueryReader) throws -> [SilenceMatcher] {
+        let values = reader.all("filter")
+        try reader.check()
         guard values.count <= 64 else { throw APIError.badRequest("at most 64 filter parameters") }
         var out: [SilenceMatcher] = []
-        for value in values {
-            let text = String(value)
-            guard text.utf8.count <= QueryReader.maxValueBytes,
-                  !text.unicodeScalars.contains(where: { $0.value == 0 || $0.value == 0xFFFD })
-            else { throw APIError.badRequest("bad matcher: must be valid UTF-8 without NUL, at most 2048 bytes") }
+        for text in values {
             switch SilenceMatcher.parse(text) {
             case .success(let matcher): out.append(matcher)
             case .failure(let error): throw APIError.badRequest("bad matcher \(text.prefix(200)): \(error.description)")
@@ -252,7 +249,8 @@ struct AlertmanagerRoutes {
     // MARK: silences
 
     @Sendable func getSilences(_ request: Request, context: ReadContext) async throws -> Response {
-        let filter = try Self.matchers(request)
+        var reader = QueryReader(request, encoding: .form)
+        let filter = try Self.matchers(&reader)
         let now = store.clock.now()
         let silences = try await store.silences.all().map { AMSilenceBody($0.silence, updatedAt: $0.updatedAt, now: now) }
         // As Alertmanager: a silence is listed when the filter matches the
@@ -404,8 +402,8 @@ enum AMSilenceID {
         guard let text else { throw APIError.badRequest("a silence id is required") }
         var digits = Substring(text)
         if text.count == 36, text.hasPrefix("00000000-0000-0000-0000-") { digits = text.suffix(12) }
-        guard digits.count <= 12, digits.allSatisfy(\.isASCII), let id = Int(digits), id >= 1 else {
-            throw APIError.badRequest("no silence has the id \(text.prefix(64)): ids look like 00000000-0000-0000-0000-000000000042")
+        guard (1...12).contains(digits.count), digits.allSatisfy({ $0.isASCII && $0.isNumber }), let id = Int(digits) else {
+            throw APIError.badRequest("\(text.prefix(64)) is not a silence id: ids look like 00000000-0000-0000-0000-000000000042 or 42")
         }
         return id
     }

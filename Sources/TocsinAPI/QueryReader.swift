@@ -11,8 +11,66 @@ struct QueryReader {
 
     static let maxValueBytes = 2048
 
-    init(_ request: Request) {
-        parameters = request.uri.queryParameters
+    /// How the query string is encoded.
+    enum Encoding {
+        /// RFC 3986: `%XX` escapes, `+` is a plus sign (so
+        /// `since=2026-11-29T00:00:00+02:00` works from curl as typed).
+        case uri
+        /// HTML forms' and Go's `url.Values`: `+` is a space, names are
+        /// escaped too. What Alertmanager's clients (amtool, Grafana)
+        /// send, so the routes of `/api/v2` read it.
+        case form
+    }
+
+    init(_ request: Request, encoding: Encoding = .uri) {
+        switch encoding {
+        case .uri: parameters = request.uri.queryParameters
+        case .form: parameters = Self.formParameters(request.uri.query)
+        }
+    }
+
+    /// Every value of a repeated parameter, checked as `raw` checks one.
+    mutating func all(_ name: String) -> [String] {
+        parameters.getAll(name).compactMap { check(name, String($0)) }
+    }
+
+    /// Splits a form-encoded query into its pairs, in order. A `%` not
+    /// followed by two hex digits is kept as it is; bytes that are not
+    /// UTF-8 become U+FFFD, which `raw` refuses.
+    static func formParameters(_ query: String?) -> Parameters {
+        guard let query, !query.isEmpty else { return .init() }
+        return .init(query.split(separator: "&").map { pair -> (key: Substring, value: Substring) in
+            let parts = pair.split(separator: "=", maxSplits: 1, omittingEmptySubsequences: false)
+            return (key: formDecode(parts[0])[...], value: (parts.count > 1 ? formDecode(parts[1]) : "")[...])
+        })
+    }
+
+    static func formDecode(_ text: Substring) -> String {
+        let bytes = Array(text.utf8)
+        var out: [UInt8] = []
+        out.reserveCapacity(bytes.count)
+        func hex(_ c: UInt8) -> UInt8? {
+            switch c {
+            case 0x30...0x39: c - 0x30
+            case 0x41...0x46: c - 0x41 + 10
+            case 0x61...0x66: c - 0x61 + 10
+            default: nil
+            }
+        }
+        var i = 0
+        while i < bytes.count {
+            let c = bytes[i]
+            if c == 0x2B {
+                out.append(0x20)
+            } else if c == 0x25, i + 2 < bytes.count, let high = hex(bytes[i + 1]), let low = hex(bytes[i + 2]) {
+                out.append(high << 4 | low)
+                i += 2
+            } else {
+                out.append(c)
+            }
+            i += 1
+        }
+        return String(decoding: out, as: UTF8.self)
     }
 
     mutating func issue(_ field: String, _ reason: String) {
@@ -22,12 +80,15 @@ struct QueryReader {
     /// The parameter's text, or nil when absent or refused.
     mutating func raw(_ name: String) -> String? {
         guard let value = parameters[name[...]] else { return nil }
-        let text = String(value)
+        return check(name, String(value))
+    }
+
+    private mutating func check(_ name: String, _ text: String) -> String? {
         guard text.utf8.count <= Self.maxValueBytes else {
             issue(name, "must be at most \(Self.maxValueBytes) bytes")
             return nil
         }
-        // Hummingbird decodes %XX into U+FFFD when the bytes are not UTF-8.
+        // %XX escapes of bytes that are not UTF-8 are decoded into U+FFFD.
         guard !text.unicodeScalars.contains(where: { $0.value == 0 || $0.value == 0xFFFD }) else {
             issue(name, "must be valid UTF-8 without NUL characters")
             return nil

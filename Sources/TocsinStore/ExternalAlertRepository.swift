@@ -22,12 +22,26 @@ public struct ExternalAlertRepository: Sendable {
         public var resolved: [Int] = []
         /// Posted resolved while no alert of theirs was open: nothing to do.
         public var ignored = 0
+        /// Posted firing for an episode its sender had already ended (see
+        /// `receive`): nothing to do.
+        public var stale = 0
     }
 
     /// Records a post in one transaction, on the database clock: an alert
     /// whose endsAt is not in the past fires unless an alert of its
     /// fingerprint is open (then it only refreshes it); one whose endsAt
-    /// has passed resolves the open one. Any number of API processes may
+    /// has passed resolves the open one.
+    ///
+    /// A firing alert that started before the end its sender gave the last
+    /// alert of its fingerprint (resolved by a post: `resolution` auto,
+    /// `ends_at` the endsAt posted) belongs to that ended episode and opens
+    /// nothing. Two Prometheus servers of an HA pair see a recovery a scrape
+    /// apart: the one still firing re-sends the alert (with its old
+    /// startsAt) after the other has resolved it, and Alertmanager would
+    /// re-open it for that moment. A new episode starts after the last one
+    /// ended, and an alert without startsAt starts now, so either fires. An
+    /// alert resolved by the timeout (its sender went quiet) or by hand is
+    /// not such an end: a sender that comes back still firing re-opens it. Any number of API processes may
     /// receive the same alerts at the same time: the partial unique index
     /// on open fingerprints lets exactly one of them insert (and notify),
     /// the others update. Alerts are handled in fingerprint order, so two
@@ -94,6 +108,15 @@ public struct ExternalAlertRepository: Sendable {
             }
             if ended {
                 outcome.ignored += 1
+                return
+            }
+            if let startsAt = alert.startsAt, try connection.query(
+                """
+                SELECT resolution = 'auto' AND \(startsAt)::timestamptz < ends_at AS stale FROM alerts
+                WHERE source = 'external' AND fingerprint = \(fingerprint) AND status = 'resolved'
+                ORDER BY resolved_at DESC, id DESC LIMIT 1
+                """).first?.decode("stale", as: Bool.self) == true {
+                outcome.stale += 1
                 return
             }
             let labels = try json(alert.labels)

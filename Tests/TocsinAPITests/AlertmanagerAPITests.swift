@@ -117,6 +117,56 @@ struct AlertmanagerAPITests {
         }
     }
 
+    @Test("an HA pair's late firing post of an ended episode opens nothing; a new episode, or one ended by the timeout, fires")
+    func endedEpisodes() async throws {
+        try await withTestDatabase { db in
+            try await db.applyNotify(.slackFromEnvironment())
+            try await withRunningApp(db, configure: { $0.externalResolveTimeoutSeconds = 1 }) { app in
+                let auth = ["Authorization": "Bearer \(try await db.createKey(scopes: [.alerts]))"]
+                let now = try await db.withPool(size: 1) { pool in try await pool.query("SELECT now() AS now")[0].decode("now", as: Date.self) }
+                func at(_ seconds: Double) -> String { RFC3339.format(now.addingTimeInterval(seconds)) }
+                func post(startsAt: String?, endsAt: String?) async throws {
+                    var fields = [#""labels":{"alertname":"GaugeHigh","instance":"x"}"#]
+                    if let startsAt { fields.append(#""startsAt":"\#(startsAt)""#) }
+                    if let endsAt { fields.append(#""endsAt":"\#(endsAt)""#) }
+                    let response = try await app.client.post("/api/v2/alerts", json: "[{\(fields.joined(separator: ","))}]", headers: auth)
+                    #expect(response.status == 200, "\(response.text)")
+                }
+                func alerts() async throws -> [String] {
+                    try await db.withPool(size: 1) { pool in
+                        try await pool.query("SELECT status, coalesce(resolution, '-') AS r FROM alerts ORDER BY id").map {
+                            "\(try $0.decode("status", as: String.self))/\(try $0.decode("r", as: String.self))"
+                        }
+                    }
+                }
+                // Prometheus A and B fire the episode that started at -60 s; A resolves it at -1 s.
+                try await post(startsAt: at(-60), endsAt: at(300))
+                try await post(startsAt: at(-59), endsAt: at(300))
+                try await post(startsAt: at(-60), endsAt: at(-1))
+                #expect(try await alerts() == ["resolved/auto"])
+                // B has not seen the recovery yet: its re-sends of the episode open nothing.
+                try await post(startsAt: at(-59), endsAt: at(300))
+                try await post(startsAt: at(-59), endsAt: nil)
+                try await post(startsAt: at(-59), endsAt: at(-0.5))
+                #expect(try await alerts() == ["resolved/auto"])
+                #expect(try await amCounts(db).notifications == 2, "one message on fire, one on resolve")
+                // A new episode (started after the last ended) fires, and so does an alert without startsAt.
+                try await post(startsAt: at(0), endsAt: nil)
+                #expect(try await alerts() == ["resolved/auto", "firing/-"])
+                try await post(startsAt: nil, endsAt: at(-0.1))
+                try await post(startsAt: nil, endsAt: nil)
+                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "firing/-"])
+                // Ended by the timeout (its sender went quiet), not by its sender:
+                // a sender that comes back with the old startsAt re-opens it.
+                #expect(try await eventually(timeout: .seconds(10), interval: .milliseconds(200)) {
+                    try await !app.store.externalAlerts.expire().isEmpty
+                })
+                try await post(startsAt: at(-60), endsAt: nil)
+                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "resolved/expired", "firing/-"])
+            }
+        }
+    }
+
     @Test("twenty concurrent posts of the same alert fire it exactly once")
     func concurrentPosts() async throws {
         try await withTestDatabase { db in
@@ -205,7 +255,7 @@ struct AlertmanagerAPITests {
         try await withTestDatabase { db in
             try await withRunningApp(db) { app in
                 let auth = ["Authorization": "Bearer \(try await db.createKey(scopes: [.admin]))"]
-                let alerts = #"[{"labels":{"alertname":"A","env":"prod"}},{"labels":{"alertname":"B","env":"dev"}}]"#
+                let alerts = #"[{"labels":{"alertname":"A","env":"prod","team":"a b"}},{"labels":{"alertname":"B","env":"dev","team":"a+b"}}]"#
                 #expect(try await app.client.post("/api/v2/alerts", json: alerts, headers: auth).status == 200)
                 func names(_ query: String) async throws -> [String] {
                     try jsonArray(try await app.client.get("/api/v2/alerts?" + query, headers: auth))
@@ -216,7 +266,15 @@ struct AlertmanagerAPITests {
                 #expect(try await names("filter=alertname%3D~%22A%7CB%22") == ["A", "B"])
                 #expect(try await names("filter=alertname%21~%22A%22&filter=env%3Ddev") == ["B"])
                 #expect(try await names("receiver=nothing") == [])
-                for bad in ["filter=env", "filter=env%3D~%22(%22", "active=maybe", "receiver=("] {
+                // As Go's url.Values (amtool, Grafana) encode it: "+" is a space.
+                #expect(try await names("filter=team%3D%22a+b%22") == ["A"])
+                #expect(try await names("filter=team%3D%22a%2Bb%22") == ["B"])
+                #expect(try await names("filter=+team+%3D+%22a+b%22+") == ["A"])
+                #expect(try await names("filter=%7Bteam%3D~%22a.b%22%7D") == ["A", "B"])
+                // A regular expression over 250 UTF-16 code units is never compiled.
+                let long = String(repeating: "a", count: 251)
+                for bad in ["filter=env", "filter=env%3D~%22(%22", "active=maybe", "receiver=(", "filter=env%FF%3Dx",
+                            "filter=env%3D~" + long, "receiver=" + long, "filter=a%3D%22b%22%7D"] {
                     let response = try await app.client.get("/api/v2/alerts?" + bad, headers: auth)
                     #expect(response.status == 400 && amError(response) != nil, "\(bad): \(response.text)")
                 }
@@ -300,7 +358,13 @@ struct AlertmanagerAPITests {
                 #expect((expired["status"] as? [String: String])?["state"] == "expired")
                 #expect(try await app.client.request("DELETE", "/api/v2/silence/00000000-0000-0000-0000-000000000999",
                                                      headers: auth).status == 404)
-                #expect(try await app.client.get("/api/v2/silence/not-an-id", headers: auth).status == 400)
+                // Every id of the documented forms is looked up (none is 0); others are a 400.
+                for missing in ["0", "999", "000000000000", "00000000-0000-0000-0000-000000000000"] {
+                    #expect(try await app.client.get("/api/v2/silence/\(missing)", headers: auth).status == 404, "\(missing)")
+                }
+                for bad in ["not-an-id", "-1", "+5", "1234567890123", "00000000-0000-0000-0000-00000000004x"] {
+                    #expect(try await app.client.get("/api/v2/silence/\(bad)", headers: auth).status == 400, "\(bad)")
+                }
             }
         }
     }
