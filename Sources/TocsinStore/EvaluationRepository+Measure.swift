@@ -199,9 +199,19 @@ extension EvaluationRepository {
 }
 
 /// SLO rules: good and total counts over every window, from the hourly
-/// rollups for the whole hours a window covers and from the events for the
-/// partial hours at its two ends — exact, and reading a few hours of events
-/// however long the window.
+/// rollups and as few events as exactness allows.
+///
+/// Rollups are written in the transaction that stores their events, so in
+/// any snapshot an hour's rollup counts exactly the events of that hour —
+/// the current hour's too. A window [start, now) is therefore its whole
+/// hours from the rollups, the current hour included, minus the events
+/// of [now, end of the hour) (events may be up to 5 minutes ahead; usually
+/// there are none), plus its partial first hour: the events of
+/// [start, next hour) or, when that is the longer part, the rollup of
+/// start's hour minus the events of [hour, start). No edge reads more
+/// than half an hour of events, and the current hour reads none: about a
+/// third of the events the plain split (partial hours from the events)
+/// reads, for the default burn rates.
 extension EvaluationRepository {
     static func hourFloor(_ date: Date) -> Date {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
@@ -211,11 +221,39 @@ extension EvaluationRepository {
         Date(timeIntervalSince1970: (date.timeIntervalSince1970 / 3600).rounded(.up) * 3600)
     }
 
-    /// The ranges of events an SLO evaluation reads one by one: each
-    /// window's partial first hour [start, ceiling) and the current hour
-    /// [hour, now), merged where they overlap, oldest first.
-    static func rawRanges(starts: [Date], ceilings: [Date], hour: Date, now: Date) -> [(Date, Date)] {
-        let ranges = (zip(starts, ceilings).filter { $0.0 < $0.1 } + [(hour, now)]).sorted { $0.0 < $1.0 }
+    /// How one window is counted: the rollups of the hours from
+    /// `rollupsFrom` through the current one (none when nil), and event
+    /// ranges [from, to) added (+1) or taken away (-1).
+    struct WindowPlan: Equatable {
+        var rollupsFrom: Date?
+        var events: [(from: Date, to: Date, sign: Int)]
+
+        static func == (a: WindowPlan, b: WindowPlan) -> Bool {
+            a.rollupsFrom == b.rollupsFrom && a.events.map { "\($0.from)\($0.to)\($0.sign)" } == b.events.map { "\($0.from)\($0.to)\($0.sign)" }
+        }
+    }
+
+    /// The plan for the window [start, now), reading the fewest events.
+    static func plan(start: Date, now: Date) -> WindowPlan {
+        let hour = hourFloor(now), next = hour.addingTimeInterval(3600)
+        let future = (from: now, to: next, sign: -1)
+        if start >= hour {
+            // Within the current hour: its events, or its rollup less what is outside.
+            return now.timeIntervalSince(start) <= start.timeIntervalSince(hour)
+                ? WindowPlan(rollupsFrom: nil, events: [(start, now, 1)])
+                : WindowPlan(rollupsFrom: hour, events: [(hour, start, -1), future])
+        }
+        let floor = hourFloor(start), ceiling = hourCeiling(start)
+        if floor == start { return WindowPlan(rollupsFrom: start, events: [future]) }
+        return ceiling.timeIntervalSince(start) <= start.timeIntervalSince(floor)
+            ? WindowPlan(rollupsFrom: ceiling, events: [(start, ceiling, 1), future])
+            : WindowPlan(rollupsFrom: floor, events: [(floor, start, -1), future])
+    }
+
+    /// The ranges of events an evaluation reads: those of the plans,
+    /// merged where they touch or overlap, oldest first.
+    static func mergedRanges(_ plans: [WindowPlan]) -> [(Date, Date)] {
+        let ranges = plans.flatMap { $0.events.map { ($0.from, $0.to) } }.filter { $0.0 < $0.1 }.sorted { $0.0 < $1.0 }
         var merged: [(Date, Date)] = []
         for (from, to) in ranges {
             if let last = merged.last, from <= last.1 {
@@ -242,17 +280,14 @@ extension EvaluationRepository {
         guard let slo = rule.slo else { return ([:], [:]) }
         let windows = Array(Set(slo.windows + (withPeriod ? [slo.periodSeconds] : []))).sorted()
         let hour = hourFloor(now)
-        let starts = windows.map { now.addingTimeInterval(-Double($0)) }
-        // Whole hours of window i: [ceiling_i, hour). Events of [start_i,
-        // ceiling_i) and of [hour, now) are read one by one. (A window
-        // within the current hour has ceiling = start: no whole hours.)
-        let ceilings = starts.map { min(hourCeiling($0), max(hour, $0)) }
-        // The events read: the partial hours, merged where windows overlap,
-        // each a plain range (pruned to its partition at plan time).
+        let plans = windows.map { plan(start: now.addingTimeInterval(-Double($0)), now: now) }
+        // The events read: the plans' ranges merged, each a plain range
+        // (pruned to its partition at plan time).
         let (rawGroup, _) = groupColumns(rule.groupBy)
         let filters = filterSQL(rule.filters)
+        let ranges = mergedRanges(plans)
         var pieces: PostgresQuery = ""
-        for (i, (from, to)) in rawRanges(starts: starts, ceilings: ceilings, hour: hour, now: now).enumerated() {
+        for (i, (from, to)) in ranges.enumerated() {
             let piece: PostgresQuery = """
                 SELECT \(rawGroup), name, occurred_at FROM metric_events
                 WHERE name = ANY(\(slo.total)::text[]) AND occurred_at >= \(from) AND occurred_at < \(to)\(filters)
@@ -260,30 +295,36 @@ extension EvaluationRepository {
             pieces = i == 0 ? piece : "\(pieces) UNION ALL \(piece)"
         }
         // Whether an event or a rollup hour counts in a window changes only
-        // at the windows' starts and ceilings and at the current hour:
-        // counting per interval between those bounds (width_bucket) keeps
-        // the aggregate to a handful of rows, and the windows' sums are
-        // made from them here.
-        let bounds = Array(Set(starts + ceilings + [hour])).sorted()
-        let hourBounds = Array(Set(ceilings)).sorted()
+        // at the plans' bounds: counting per interval between them
+        // (width_bucket) keeps the aggregate to a handful of rows, and the
+        // windows' sums are made from them here.
+        let bounds = Array(Set(plans.flatMap { $0.events.flatMap { [$0.from, $0.to] } })).sorted()
+        let hourBounds = Array(Set(plans.compactMap(\.rollupsFrom))).sorted()
         let (rolledGroup, _) = groupColumns(rule.groupBy, platform: "nullif(platform, '')")
-        let earliest = ceilings.min() ?? hour
-        let rows = try connection.query(
-            """
-            SELECT g0, false AS rolled, name = ANY(\(slo.good)::text[]) AS good,
-                   width_bucket(occurred_at, \(bounds)::timestamptz[]) AS b, count(*) AS n
-            FROM (\(pieces)) events
-            GROUP BY 1, 2, 3, 4
-            UNION ALL
-            SELECT \(rolledGroup), true, name = ANY(\(slo.good)::text[]), width_bucket(hour, \(hourBounds)::timestamptz[]),
-                   sum(count)::bigint
-            FROM metric_rollups
-            WHERE name = ANY(\(slo.total)::text[]) AND hour >= \(earliest) AND hour < \(hour)
-                  \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
-            GROUP BY 1, 2, 3, 4
-            """)
-        var out: [String: [Int: RuleMath.Counts]] = [:]
+        var parts: [PostgresQuery] = []
+        if !ranges.isEmpty {
+            parts.append("""
+                SELECT g0, false AS rolled, name = ANY(\(slo.good)::text[]) AS good,
+                       width_bucket(occurred_at, \(bounds)::timestamptz[]) AS b, count(*) AS n
+                FROM (\(pieces)) events
+                GROUP BY 1, 2, 3, 4
+                """)
+        }
+        if let earliest = hourBounds.first {
+            parts.append("""
+                SELECT \(rolledGroup), true, name = ANY(\(slo.good)::text[]), width_bucket(hour, \(hourBounds)::timestamptz[]),
+                       sum(count)::bigint
+                FROM metric_rollups
+                WHERE name = ANY(\(slo.total)::text[]) AND hour >= \(earliest) AND hour <= \(hour)
+                      \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
+                GROUP BY 1, 2, 3, 4
+                """)
+        }
+        var query: PostgresQuery = ""
+        for (i, part) in parts.enumerated() { query = i == 0 ? part : "\(query) UNION ALL \(part)" }
+        var sums: [String: [Int: (good: Int, total: Int)]] = [:]
         var labels: [String: [String: String]] = [:]
+        let rows = parts.isEmpty ? [] : Array(try connection.query(query))
         for row in rows {
             let (key, groupLabels) = try group(row, rule, count: 1)
             labels[key] = groupLabels
@@ -295,12 +336,27 @@ extension EvaluationRepository {
             guard bucket >= 1, bucket <= edges.count else { continue }
             let lower = edges[bucket - 1]
             for (i, window) in windows.enumerated() {
-                let counts = rolled ? lower >= ceilings[i] : lower >= starts[i] && (lower < ceilings[i] || lower >= hour)
-                guard counts else { continue }
-                let sum = out[key, default: [:]][window, default: RuleMath.Counts(good: 0, total: 0)]
-                out[key, default: [:]][window] = RuleMath.Counts(good: sum.good + (good ? n : 0), total: sum.total + n)
+                let sign: Int
+                if rolled {
+                    sign = plans[i].rollupsFrom.map { lower >= $0 } == true ? 1 : 0
+                } else {
+                    // Bounds hold every range's ends, so an interval lies wholly inside a range or outside it.
+                    sign = plans[i].events.first { lower >= $0.from && lower < $0.to }?.sign ?? 0
+                }
+                guard sign != 0 else { continue }
+                let sum = sums[key, default: [:]][window, default: (0, 0)]
+                sums[key, default: [:]][window] = (sum.good + (good ? sign * n : 0), sum.total + sign * n)
             }
         }
+        // A group counts in a window where it has events; counts cannot go
+        // below zero (they would only if rollups and events disagreed).
+        var out: [String: [Int: RuleMath.Counts]] = [:]
+        for (key, byWindow) in sums {
+            for (window, sum) in byWindow where sum.total > 0 {
+                out[key, default: [:]][window] = RuleMath.Counts(good: min(max(0, sum.good), sum.total), total: sum.total)
+            }
+        }
+        labels = labels.filter { out[$0.key] != nil }
         guard out.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }
         return (out, labels)
     }
