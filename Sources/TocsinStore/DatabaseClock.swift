@@ -24,13 +24,17 @@ public final class DatabaseClock: Sendable, Service, CustomStringConvertible {
         Date().addingTimeInterval(offset.withLock { $0 })
     }
 
-    /// Measures the offset once.
+    /// Measures the offset once. The database read its clock at some
+    /// moment of the round trip; taking the latest (the reply's arrival)
+    /// makes `now()` err on the side of the past by at most the round trip,
+    /// never ahead: events stamped with it are never later than the
+    /// database's now, so an evaluation that begins after they are stored
+    /// has them inside its window.
     public func sync() async throws {
-        let before = Date().timeIntervalSince1970
         let rows = try await pool.query("SELECT clock_timestamp() AS now")
         let after = Date().timeIntervalSince1970
         let database: Date = try rows[0].decode("now")
-        let measured = database.timeIntervalSince1970 - (before + after) / 2
+        let measured = database.timeIntervalSince1970 - after
         offset.withLock { $0 = measured }
     }
 

@@ -115,16 +115,25 @@ public struct EvaluationRepository: Sendable {
                         \(logged.map(\.outcome))::text[], \(evidence)::text[]) AS t(g, v, s, o, e)
             """)
         // Next due: the start of the next interval, aligned to the epoch, so
-        // every interval has exactly one scheduled evaluation.
+        // every interval has exactly one scheduled evaluation — sooner when
+        // events of the rule's metrics are stamped after this evaluation's
+        // now (a sender's clock ahead of the database's; events may be up to
+        // 5 minutes ahead): they enter the window then, so the rule is due
+        // then (at most once a second), not an interval later.
         try connection.query(
             """
             UPDATE alert_rules
             SET last_evaluated_at = now(), consecutive_errors = 0,
-                due_reason = CASE WHEN woken THEN 'event' ELSE 'schedule' END,
-                next_due_at = CASE WHEN woken THEN least(scheduled, now() + interval '1 second') ELSE scheduled END
+                due_reason = CASE WHEN woken OR ahead < scheduled THEN 'event' ELSE 'schedule' END,
+                next_due_at = CASE WHEN woken THEN least(scheduled, now() + interval '1 second')
+                                   WHEN ahead IS NULL THEN scheduled
+                                   ELSE least(scheduled, greatest(ahead, now() + interval '1 second')) END
             FROM (SELECT next_due_at::text IS DISTINCT FROM \(readDueAt) AS woken,
-                         to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds) AS scheduled
-                  FROM alert_rules WHERE id = \(ruleID) FOR UPDATE) AS current
+                         to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds) AS scheduled,
+                         (SELECT min(e.occurred_at) FROM metric_events e
+                          WHERE e.name = ANY(r.metric_names) AND e.occurred_at >= now()
+                            AND e.occurred_at < now() + interval '6 minutes') AS ahead
+                  FROM alert_rules r WHERE id = \(ruleID) FOR UPDATE) AS current
             WHERE id = \(ruleID)
             """)
     }

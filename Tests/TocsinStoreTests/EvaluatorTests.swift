@@ -215,6 +215,48 @@ struct EvaluatorTests {
         }
     }
 
+    @Test("events stamped ahead of an evaluation's now make the rule due when they enter the window, not an interval later")
+    func eventsAhead() async throws {
+        try await withTestDatabase { db in
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
+                let id = try await ruleID(pool, "token_refresh_failures")
+                // A sender whose clock is 3 s ahead of the database's.
+                try await pool.query(
+                    """
+                    INSERT INTO metric_events (occurred_at, name, value)
+                    SELECT now() + interval '3 seconds', 'token.refresh.failure', 1 FROM generate_series(1, 4)
+                    """)
+                try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = \(Int(id))")
+                guard case .evaluated = try await store.evaluations.evaluate(ruleID: id, trigger: .schedule, workerID: "test") else {
+                    Issue.record("the due rule was not evaluated")
+                    return
+                }
+                // Due when they enter the window (or at the next interval, if sooner).
+                let row = try await pool.query(
+                    """
+                    SELECT extract(epoch FROM next_due_at - now())::float8 AS wait,
+                           next_due_at = least((SELECT min(occurred_at) FROM metric_events),
+                                               date_trunc('minute', last_evaluated_at) + interval '1 minute') AS at_entry,
+                           (SELECT count(*) FROM alerts WHERE rule_id = \(Int(id))) AS alerts
+                    FROM alert_rules WHERE id = \(Int(id))
+                    """)[0]
+                #expect(try row.decode("alerts", as: Int.self) == 0, "not in the window yet")
+                #expect(try row.decode("at_entry", as: Bool.self), "not due an interval later")
+                let wait: Double = try row.decode("wait")
+                // Once due, the evaluation counts them.
+                try await Task.sleep(for: .seconds(max(0, wait) + 0.2))
+                guard case .evaluated = try await store.evaluations.evaluate(ruleID: id, trigger: .schedule, workerID: "test") else {
+                    Issue.record("the rule was not due when its events entered the window")
+                    return
+                }
+                let fired: Int = try await pool.query(
+                    "SELECT count(*) AS n FROM alerts WHERE rule_id = \(Int(id)) AND status = 'firing'")[0].decode("n")
+                #expect(fired == 1)
+            }
+        }
+    }
+
     @Test("for, hysteresis, no_data and manual resolution against the database")
     func lifecycle() async throws {
         try await withTestDatabase { db in
