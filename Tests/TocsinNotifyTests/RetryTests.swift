@@ -149,7 +149,11 @@ struct RetryTests {
                 #expect(times.count == 8)
                 // 5 at once, then one a second: the 8th waits for 3 more tokens, about 3 s (1 s of slack for the first request's set-up).
                 #expect(times[7] - times[0] >= 2.0, "spread \(times[7] - times[0]) s")
-                #expect(times[4] - times[0] < 1.0)
+                // The burst went out unheld: only rows beyond it waited for a token (fewer
+                // if a slow machine let a token refill first), as the ledger records.
+                let held: Int = try await pool.query(
+                    "SELECT count(DISTINCT notification_id) AS n FROM delivery_ledger WHERE event = 'rate_limited'")[0].decode("n")
+                #expect(held <= 3, "\(held) rows waited for a token")
             }
         }
     }

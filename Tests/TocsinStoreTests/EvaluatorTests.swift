@@ -221,11 +221,11 @@ struct EvaluatorTests {
             try await db.withPoolAndStore { pool, store in
                 try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
                 let id = try await ruleID(pool, "token_refresh_failures")
-                // A sender whose clock is 3 s ahead of the database's.
+                // A sender whose clock is 6 s ahead of the database's.
                 try await pool.query(
                     """
                     INSERT INTO metric_events (occurred_at, name, value)
-                    SELECT now() + interval '3 seconds', 'token.refresh.failure', 1 FROM generate_series(1, 4)
+                    SELECT now() + interval '6 seconds', 'token.refresh.failure', 1 FROM generate_series(1, 4)
                     """)
                 try await pool.query("UPDATE alert_rules SET next_due_at = now() WHERE id = \(Int(id))")
                 guard case .evaluated = try await store.evaluations.evaluate(ruleID: id, trigger: .schedule, workerID: "test") else {
