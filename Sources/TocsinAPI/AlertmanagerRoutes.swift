@@ -50,6 +50,7 @@ struct AlertmanagerRoutes {
         }
         guard issues.isEmpty else { throw APIError.badRequest("invalid alerts", details: issues) }
         let outcome = try await store.externalAlerts.receive(posted, resolveTimeoutSeconds: config.externalResolveTimeoutSeconds,
+                                                             reopenGraceSeconds: config.externalReopenGraceSeconds,
                                                              actor: context.identity.name)
         if !outcome.fired.isEmpty || !outcome.resolved.isEmpty || outcome.stale > 0 {
             context.logger.info("external alerts received", metadata: [

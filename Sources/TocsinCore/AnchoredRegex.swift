@@ -8,9 +8,13 @@ import Synchronization
 /// silence matchers, `filter` and `receiver` of the Alertmanager API — goes
 /// through here, so each has the same bound and none is compiled per match.
 /// A pattern is at most `maxLength` UTF-16 code units: Foundation compiles a
-/// pattern (with the 6 units of the anchors) of up to 256 units from a stack
+/// pattern (with the 6 units this adds) of up to 256 units from a stack
 /// buffer and leaks the heap buffer of a longer one, so a longer pattern is
 /// refused, never compiled.
+///
+/// The match must start where the value starts (`.anchored`) and end where
+/// it ends (`\z`): ICU's `$` would also match before a final newline, which
+/// Alertmanager's (Go's) does not, and label values may hold newlines.
 public enum AnchoredRegex {
     public static let maxLength = 250
     /// Distinct patterns kept compiled; past it the cache starts over (the
@@ -29,7 +33,7 @@ public enum AnchoredRegex {
     static func compiled(_ pattern: String) -> NSRegularExpression? {
         guard pattern.utf16.count <= maxLength else { return nil }
         if let entry = cache.withLock({ $0[pattern] }) { return entry.expression }
-        let entry = Entry(expression: try? NSRegularExpression(pattern: "^(?:\(pattern))$"))
+        let entry = Entry(expression: try? NSRegularExpression(pattern: "(?:\(pattern))\\z"))
         cache.withLock { cache in
             if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
             cache[pattern] = entry
@@ -47,6 +51,6 @@ public enum AnchoredRegex {
     /// used matches nothing.
     public static func fullMatch(_ pattern: String, _ value: String) -> Bool {
         guard let expression = compiled(pattern) else { return false }
-        return expression.firstMatch(in: value, range: NSRange(value.startIndex..., in: value)) != nil
+        return expression.firstMatch(in: value, options: .anchored, range: NSRange(value.startIndex..., in: value)) != nil
     }
 }

@@ -72,6 +72,12 @@ public struct Configuration: Sendable, Equatable {
     /// resolves this long after it was last received (Alertmanager's
     /// `resolve_timeout`).
     public var externalResolveTimeoutSeconds: Int = 300
+    /// For this long after its sender resolved an external alert, a firing
+    /// post of the episode that ended (started before that end) opens
+    /// nothing: the late word of the other server of an HA pair. After it,
+    /// such a post re-opens the alert — the other server still sees the
+    /// problem. 0 turns the check off.
+    public var externalReopenGraceSeconds: Int = 30
     /// Local addresses of this server on which `POST /api/v2/alerts` needs
     /// no API key (closed networks); empty: a key is always needed.
     public var unauthenticatedAlertAddresses: [String] = []
@@ -161,6 +167,8 @@ public struct Configuration: Sendable, Equatable {
         Variable(name: "ACCESS_LOG", defaultValue: "all", summary: "all (one line per request) or errors (only requests that did not succeed)"),
         Variable(name: "EXTERNAL_RESOLVE_TIMEOUT", defaultValue: "5m",
                  summary: "An alert posted to /api/v2/alerts without endsAt resolves when not re-posted for this long (1s to 1d; Alertmanager's resolve_timeout)"),
+        Variable(name: "EXTERNAL_REOPEN_GRACE", defaultValue: "30s",
+                 summary: "For this long after an external alert's sender resolved it, firing posts of the ended episode (an HA pair's late word) open nothing (0s to 10m; 0s: off)"),
         Variable(name: "ALERTS_UNAUTHENTICATED_ADDRESSES", defaultValue: "(none)",
                  summary: "Local addresses of this server (e.g. 10.0.0.5,127.0.0.1) on which POST /api/v2/alerts needs no API key: closed networks only"),
     ]
@@ -287,6 +295,12 @@ public struct Configuration: Sendable, Equatable {
                 throw Error("EXTERNAL_RESOLVE_TIMEOUT must be a duration from 1s to 1d such as 5m, got '\(timeout)'")
             }
             config.externalResolveTimeoutSeconds = seconds
+        }
+        if let grace = value("EXTERNAL_REOPEN_GRACE") {
+            guard let seconds = DurationText.parse(grace), (0...600).contains(seconds) else {
+                throw Error("EXTERNAL_REOPEN_GRACE must be a duration from 0s to 10m such as 30s, got '\(grace)'")
+            }
+            config.externalReopenGraceSeconds = seconds
         }
         if let addresses = value("ALERTS_UNAUTHENTICATED_ADDRESSES") {
             config.unauthenticatedAlertAddresses = addresses.split(separator: ",")

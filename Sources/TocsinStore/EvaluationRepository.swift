@@ -130,9 +130,12 @@ public struct EvaluationRepository: Sendable {
                                    ELSE least(scheduled, greatest(ahead, now() + interval '1 second')) END
             FROM (SELECT next_due_at::text IS DISTINCT FROM \(readDueAt) AS woken,
                          to_timestamp((floor(extract(epoch FROM now()) / interval_seconds) + 1) * interval_seconds) AS scheduled,
-                         (SELECT min(e.occurred_at) FROM metric_events e
-                          WHERE e.name = ANY(r.metric_names) AND e.occurred_at >= now()
-                            AND e.occurred_at < now() + interval '6 minutes') AS ahead
+                         -- Per name, the first event at or after now: one index probe each.
+                         (SELECT min(first.at) FROM unnest(r.metric_names) AS m(name),
+                                 LATERAL (SELECT e.occurred_at AS at FROM metric_events e
+                                          WHERE e.name = m.name AND e.occurred_at >= now()
+                                            AND e.occurred_at < now() + interval '6 minutes'
+                                          ORDER BY e.occurred_at LIMIT 1) AS first) AS ahead
                   FROM alert_rules r WHERE id = \(ruleID) FOR UPDATE) AS current
             WHERE id = \(ruleID)
             """)

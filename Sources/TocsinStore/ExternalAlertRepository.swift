@@ -32,21 +32,26 @@ public struct ExternalAlertRepository: Sendable {
     /// fingerprint is open (then it only refreshes it); one whose endsAt
     /// has passed resolves the open one.
     ///
-    /// A firing alert that started before the end its sender gave the last
-    /// alert of its fingerprint (resolved by a post: `resolution` auto,
-    /// `ends_at` the endsAt posted) belongs to that ended episode and opens
-    /// nothing. Two Prometheus servers of an HA pair see a recovery a scrape
-    /// apart: the one still firing re-sends the alert (with its old
-    /// startsAt) after the other has resolved it, and Alertmanager would
-    /// re-open it for that moment. A new episode starts after the last one
-    /// ended, and an alert without startsAt starts now, so either fires. An
-    /// alert resolved by the timeout (its sender went quiet) or by hand is
-    /// not such an end: a sender that comes back still firing re-opens it. Any number of API processes may
+    /// For `reopenGraceSeconds` after a sender resolved the last alert of a
+    /// fingerprint (`resolution` auto, `ends_at` the endsAt posted), a
+    /// firing post that started before that end belongs to the ended
+    /// episode and opens nothing. Two Prometheus servers of an HA pair see a
+    /// recovery a scrape apart: the one still firing re-sends the alert
+    /// (with its old startsAt) after the other has resolved it, and
+    /// Alertmanager would re-open it for that moment. Past the grace, such a
+    /// post re-opens the alert: that server still sees the problem (the
+    /// other may have lost its target), and no alert is held back longer. A
+    /// new episode starts after the last one ended, and an alert without
+    /// startsAt starts now, so either fires at once. An alert resolved by
+    /// the timeout (its sender went quiet) or by hand is not such an end.
+    ///
+    /// Any number of API processes may
     /// receive the same alerts at the same time: the partial unique index
     /// on open fingerprints lets exactly one of them insert (and notify),
     /// the others update. Alerts are handled in fingerprint order, so two
     /// posts lock rows in the same order and cannot deadlock.
-    public func receive(_ alerts: [PostedAlert], resolveTimeoutSeconds: Int, actor: String) async throws -> Outcome {
+    public func receive(_ alerts: [PostedAlert], resolveTimeoutSeconds: Int, reopenGraceSeconds: Int,
+                        actor: String) async throws -> Outcome {
         var latest: [String: PostedAlert] = [:]
         for alert in alerts { latest[alert.fingerprint] = alert }
         let ordered = latest.sorted { $0.key < $1.key }
@@ -54,8 +59,8 @@ public struct ExternalAlertRepository: Sendable {
         return try await database.transaction { connection in
             var outcome = Outcome()
             for (fingerprint, alert) in ordered {
-                try Self.receive(alert, fingerprint: fingerprint, timeout: resolveTimeoutSeconds, actor: actor,
-                                 transitions: transitions, connection, into: &outcome)
+                try Self.receive(alert, fingerprint: fingerprint, timeout: resolveTimeoutSeconds, grace: reopenGraceSeconds,
+                                 actor: actor, transitions: transitions, connection, into: &outcome)
             }
             return outcome
         }
@@ -67,7 +72,8 @@ public struct ExternalAlertRepository: Sendable {
         return String(decoding: try encoder.encode(map), as: UTF8.self)
     }
 
-    static func receive(_ alert: PostedAlert, fingerprint: String, timeout: Int, actor: String, transitions: TransitionWriter,
+    static func receive(_ alert: PostedAlert, fingerprint: String, timeout: Int, grace: Int, actor: String,
+                        transitions: TransitionWriter,
                         _ connection: PostgresConnection, into outcome: inout Outcome) throws {
         let annotations = try json(alert.annotations)
         let ended = try connection.query(
@@ -110,9 +116,11 @@ public struct ExternalAlertRepository: Sendable {
                 outcome.ignored += 1
                 return
             }
-            if let startsAt = alert.startsAt, try connection.query(
+            if grace > 0, let startsAt = alert.startsAt, try connection.query(
                 """
-                SELECT resolution = 'auto' AND \(startsAt)::timestamptz < ends_at AS stale FROM alerts
+                SELECT resolution = 'auto' AND \(startsAt)::timestamptz < ends_at
+                       AND resolved_at > now() - make_interval(secs => \(grace)) AS stale
+                FROM alerts
                 WHERE source = 'external' AND fingerprint = \(fingerprint) AND status = 'resolved'
                 ORDER BY resolved_at DESC, id DESC LIMIT 1
                 """).first?.decode("stale", as: Bool.self) == true {

@@ -117,11 +117,11 @@ struct AlertmanagerAPITests {
         }
     }
 
-    @Test("an HA pair's late firing post of an ended episode opens nothing; a new episode, or one ended by the timeout, fires")
+    @Test("an HA pair's late firing post of an ended episode opens nothing within the grace, re-opens after it; new episodes fire")
     func endedEpisodes() async throws {
         try await withTestDatabase { db in
             try await db.applyNotify(.slackFromEnvironment())
-            try await withRunningApp(db, configure: { $0.externalResolveTimeoutSeconds = 1 }) { app in
+            try await withRunningApp(db, configure: { $0.externalResolveTimeoutSeconds = 1; $0.externalReopenGraceSeconds = 3 }) { app in
                 let auth = ["Authorization": "Bearer \(try await db.createKey(scopes: [.alerts]))"]
                 let now = try await db.withPool(size: 1) { pool in try await pool.query("SELECT now() AS now")[0].decode("now", as: Date.self) }
                 func at(_ seconds: Double) -> String { RFC3339.format(now.addingTimeInterval(seconds)) }
@@ -150,19 +150,24 @@ struct AlertmanagerAPITests {
                 try await post(startsAt: at(-59), endsAt: at(-0.5))
                 #expect(try await alerts() == ["resolved/auto"])
                 #expect(try await amCounts(db).notifications == 2, "one message on fire, one on resolve")
-                // A new episode (started after the last ended) fires, and so does an alert without startsAt.
-                try await post(startsAt: at(0), endsAt: nil)
+                // Past the grace, B still firing is believed: A may have lost its target.
+                try await Task.sleep(for: .seconds(3.2))
+                try await post(startsAt: at(-59), endsAt: at(300))
                 #expect(try await alerts() == ["resolved/auto", "firing/-"])
+                try await post(startsAt: at(-59), endsAt: at(-0.2))
+                // A new episode (started after the last ended) fires at once, and so does an alert without startsAt.
+                try await post(startsAt: at(0), endsAt: nil)
+                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "firing/-"])
                 try await post(startsAt: nil, endsAt: at(-0.1))
                 try await post(startsAt: nil, endsAt: nil)
-                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "firing/-"])
+                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "resolved/auto", "firing/-"])
                 // Ended by the timeout (its sender went quiet), not by its sender:
                 // a sender that comes back with the old startsAt re-opens it.
                 #expect(try await eventually(timeout: .seconds(10), interval: .milliseconds(200)) {
                     try await !app.store.externalAlerts.expire().isEmpty
                 })
                 try await post(startsAt: at(-60), endsAt: nil)
-                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "resolved/expired", "firing/-"])
+                #expect(try await alerts() == ["resolved/auto", "resolved/auto", "resolved/auto", "resolved/expired", "firing/-"])
             }
         }
     }

@@ -219,7 +219,13 @@ struct EvaluatorTests {
     func eventsAhead() async throws {
         try await withTestDatabase { db in
             try await db.withPoolAndStore { pool, store in
-                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
+                // A daily interval: the next scheduled evaluation cannot come first.
+                let rules = RuleFile.parse(yaml: """
+                    rules:
+                      - {name: token_refresh_failures, kind: count, metric: token.refresh.failure, window: 15m,
+                         threshold: 3, severity: critical, interval: 1d}
+                    """).rules
+                try await store.rules.apply(rules, appliedBy: "test", source: "test")
                 let id = try await ruleID(pool, "token_refresh_failures")
                 // A sender whose clock is 6 s ahead of the database's.
                 try await pool.query(
@@ -232,12 +238,11 @@ struct EvaluatorTests {
                     Issue.record("the due rule was not evaluated")
                     return
                 }
-                // Due when they enter the window (or at the next interval, if sooner).
+                // Due when they enter the window.
                 let row = try await pool.query(
                     """
                     SELECT extract(epoch FROM next_due_at - now())::float8 AS wait,
-                           next_due_at = least((SELECT min(occurred_at) FROM metric_events),
-                                               date_trunc('minute', last_evaluated_at) + interval '1 minute') AS at_entry,
+                           next_due_at = (SELECT min(occurred_at) FROM metric_events) AS at_entry,
                            (SELECT count(*) FROM alerts WHERE rule_id = \(Int(id))) AS alerts
                     FROM alert_rules WHERE id = \(Int(id))
                     """)[0]
