@@ -459,6 +459,15 @@ struct RollupTests {
                     let rebuilt = try await pool.query(snapshot).map { row in try (0..<row.columns.count).map { try row.decode($0, as: String?.self) } }
                     #expect(kept.count > 0)
                     #expect(kept == rebuilt)
+                    // From a session in a zone 5:30 off UTC, and over a range that ends inside an hour:
+                    // still UTC hours, each whole.
+                    try await pool.withConnection { connection in
+                        try connection.execute(script: "SET TIME ZONE 'Asia/Kolkata'")
+                        _ = try connection.query("SELECT tocsin_rebuild_rollups(now() - interval '6 hours', now() - interval '90 minutes')")
+                        try connection.execute(script: "SET TIME ZONE 'UTC'")
+                    }
+                    let again = try await pool.query(snapshot).map { row in try (0..<row.columns.count).map { try row.decode($0, as: String?.self) } }
+                    #expect(kept == again)
                 }
             }
         }
