@@ -55,6 +55,13 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
     let logger: Logger
     private let wakeup = Wakeup()
     private let reported = Mutex<Set<String>>([])
+    /// Deliveries running now, by channel (at most `settings.concurrency`
+    /// in all, `perChannelLimit` per channel).
+    private let inFlight = Mutex<[String: Int]>([:])
+
+    /// A channel may hold at most half the delivery slots (at least one), so
+    /// a receiver that hangs leaves the others theirs.
+    var perChannelLimit: Int { max(1, settings.concurrency / 2) }
 
     /// What the dispatcher needs the process's database events to carry.
     public static let topics: Set<DatabaseEvents.Topic> = [.outbox]
@@ -134,33 +141,61 @@ public final class Dispatcher: Service, Sendable, CustomStringConvertible {
         return (channels, config.templates)
     }
 
+    /// Claims as many rows as there are free delivery slots
+    /// (`settings.concurrency`, at most `perChannelLimit` per channel) and
+    /// sends each in its own task; a slot freed by a finished delivery is
+    /// filled at once, so a receiver that hangs (up to its timeout) holds
+    /// its channel's slots, not the rows of other channels claimed after it.
     private func deliverLoop() async {
-        while !stopping {
-            do {
-                let (channels, templates) = try await channels()
-                // Due groups become outbox rows first, so they are claimed now.
-                _ = try await store.outbox.flushGroups()
-                let claimed = channels.isEmpty ? [] : try await store.outbox.claim(
-                    owner: owner, channels: channels.keys.sorted(), limit: settings.concurrency, leaseSeconds: settings.leaseSeconds)
-                if !claimed.isEmpty {
-                    let silences = try await store.silences.active()
-                    await withTaskGroup(of: Void.self) { group in
+        await withDiscardingTaskGroup { group in
+            while !stopping {
+                do {
+                    let running = inFlight.withLock { $0 }
+                    let free = settings.concurrency - running.values.reduce(0, +)
+                    guard free > 0 else {
+                        // Woken by the next delivery to finish.
+                        await wakeup.wait(timeout: .seconds(1))
+                        continue
+                    }
+                    let (channels, templates) = try await channels()
+                    let open = channels.keys.filter { running[$0, default: 0] < perChannelLimit }.sorted()
+                    // Due groups become outbox rows first, so they are claimed now.
+                    _ = try await store.outbox.flushGroups()
+                    let limit = min(free, open.count * perChannelLimit)
+                    var claimed = open.isEmpty ? [] : try await store.outbox.claim(
+                        owner: owner, channels: open, limit: limit, leaseSeconds: settings.leaseSeconds)
+                    // Beyond a channel's share the rows go back, due again at once.
+                    var taken = running
+                    var returned: [Int] = []
+                    claimed.removeAll { notification in
+                        taken[notification.channel, default: 0] += 1
+                        guard taken[notification.channel, default: 0] > perChannelLimit else { return false }
+                        returned.append(notification.id)
+                        return true
+                    }
+                    if !returned.isEmpty { try await store.outbox.release(ids: returned, owner: owner) }
+                    if !claimed.isEmpty {
+                        let silences = try await store.silences.active()
                         for notification in claimed {
                             let channel = channels[notification.channel]
                             let template = channel.flatMap { templates[$0.kind] }
+                            inFlight.withLock { $0[notification.channel, default: 0] += 1 }
                             group.addTask {
                                 await self.deliver(notification, channel: channel, template: template, silences: silences)
+                                self.inFlight.withLock { $0[notification.channel, default: 0] -= 1 }
+                                self.wakeup.signal()
                             }
                         }
+                        continue
                     }
-                    continue
+                    let wait = try await store.outbox.secondsUntilNextDue(channels: open) ?? 1
+                    await wakeup.wait(timeout: .milliseconds(Int(min(1, max(0, wait)) * 1000) + 5))
+                } catch {
+                    logger.warning("notification dispatch failed; retrying", metadata: ["error": "\(error)"])
+                    await wakeup.wait(timeout: .seconds(1))
                 }
-                let wait = try await store.outbox.secondsUntilNextDue(channels: channels.keys.sorted()) ?? 1
-                await wakeup.wait(timeout: .milliseconds(Int(min(1, max(0, wait)) * 1000) + 5))
-            } catch {
-                logger.warning("notification dispatch failed; retrying", metadata: ["error": "\(error)"])
-                await wakeup.wait(timeout: .seconds(1))
             }
+            // Leaving the group waits for the deliveries in flight.
         }
     }
 

@@ -119,6 +119,17 @@ public struct OutboxRepository: Sendable {
             """, event: .rateLimited, untilSeconds: seconds))
     }
 
+    /// Gives back rows `owner` claimed but will not send now (beyond a
+    /// channel's share of the delivery slots): unleased, the claim not
+    /// counted as an attempt, due as before.
+    public func release(ids: [Int], owner: String) async throws {
+        try await database.write(
+            """
+            UPDATE notifications SET attempts = attempts - 1, lease_owner = NULL, lease_expires_at = NULL, updated_at = now()
+            WHERE id = ANY(\(ids)::bigint[]) AND lease_owner = \(owner) AND status = 'pending'
+            """)
+    }
+
     /// Holds a claimed row because a silence now matches it.
     public func hold(id: Int, owner: String, silenceID: Int) async throws {
         try await database.write(Ledger.changing(

@@ -115,6 +115,45 @@ struct RetryTests {
         }
     }
 
+    @Test("a receiver that hangs holds one delivery slot, not the rows claimed after it")
+    func hangHoldsOneSlot() async throws {
+        let slow = try await HTTPReceiver.start()
+        defer { slow.stop() }
+        let fast = try await HTTPReceiver.start()
+        defer { fast.stop() }
+        try await slow.control(#"{"mode": "hang"}"#)
+        try await withTestDatabase { db in
+            try await db.withPool { pool in
+                let notify = NotifyConfig(
+                    channels: [.init(name: "slow", kind: .webhook, url: slow.url + "/hook"),
+                               .init(name: "fast", kind: .webhook, url: fast.url + "/hook")],
+                    routes: [.init(channels: ["slow", "fast"])])
+                var settings = fastSettings()
+                settings.concurrency = 2
+                try await fire(pool, notify: notify, platforms: ["p1"])
+                // The slow receiver hangs for the whole 15 s timeout.
+                try await withDispatcher(pool, notify: notify, settings: settings, timeoutMs: 15_000) { () async throws in
+                    #expect(try await eventually {
+                        let (f, w) = (try await fast.requests().count, try await slow.requests().count)
+                        return f == 1 && w == 1
+                    })
+                    // A second alert while the first slow delivery hangs: its fast message goes out now.
+                    try await fire(pool, notify: notify, platforms: ["p2"])
+                    #expect(try await eventually(timeout: .seconds(10)) { try await fast.requests().count == 2 },
+                            "the fast channel waited for the hanging one")
+                    let first = try await pool.query(
+                        """
+                        SELECT n.status, n.attempts, n.last_error FROM notifications n JOIN alerts a ON a.id = n.alert_id
+                        WHERE n.channel = 'slow' AND a.platform = 'p1'
+                        """)[0]
+                    #expect(try first.decode("status", as: String.self) == "pending")
+                    #expect(try first.decode("last_error", as: String?.self) == nil, "still in its first, hanging attempt")
+                    try await slow.control(#"{"mode": "ok"}"#)
+                }
+            }
+        }
+    }
+
     @Test("a 400 is not retried")
     func permanent() async throws {
         let receiver = try await HTTPReceiver.start()
