@@ -107,13 +107,17 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
         }
     }
 
+    /// Where this worker starts among rules due at the same time, so that
+    /// workers take different rules first rather than contend for the same.
+    private let spread = Int32.random(in: .min ... .max)
+
     private func schedule() async {
         while !Task.isCancelled {
             var wait = Duration.seconds(1)
             do {
                 let answered = try await checks.answerPending()
                 if answered > 0 { logger.info("answered requested checks", metadata: ["checks": "\(answered)"]) }
-                let (due, next) = try await store.rules.due(limit: concurrency * 8)
+                let (due, next) = try await store.rules.due(limit: concurrency * EvaluationRepository.batchLimit, spread: spread)
                 if due.isEmpty {
                     wait = next
                 } else if await evaluate(due) == 0 {
@@ -129,39 +133,81 @@ public final class AlertScheduler: Service, Sendable, CustomStringConvertible {
         }
     }
 
-    /// Evaluates `rules`, `concurrency` at a time; returns how many met an
-    /// unavailable database (a rule that failed otherwise has its failure
-    /// recorded and backs off).
-    private func evaluate(_ rules: [(id: Int32, name: String)]) async -> Int {
-        await withTaskGroup(of: Bool.self) { group in
-            var iterator = rules.makeIterator()
+    /// Evaluates `rules`, `concurrency` transactions at a time: the rules
+    /// other than composites in batches (`RuleEvaluator.evaluate(batch:)`)
+    /// of an equal share each, up to `EvaluationRepository.batchLimit`, so
+    /// a few due rules still spread over every slot; composites one by one.
+    /// Returns how many met an unavailable database (a rule that failed
+    /// otherwise has its failure recorded and backs off).
+    private func evaluate(_ rules: [RuleRepository.DueRule]) async -> Int {
+        let batched = rules.filter(\.batchable)
+        let size = min(EvaluationRepository.batchLimit, max(1, (batched.count + concurrency - 1) / concurrency))
+        var work: [[RuleRepository.DueRule]] = stride(from: 0, to: batched.count, by: size).map {
+            Array(batched[$0..<min(batched.count, $0 + size)])
+        }
+        work += rules.filter { !$0.batchable }.map { [$0] }
+        return await withTaskGroup(of: Int.self) { group in
+            var iterator = work.makeIterator()
             func addNext() -> Bool {
-                guard let (id, name) = iterator.next() else { return false }
-                group.addTask { await self.evaluateOne(id: id, name: name) }
+                guard let next = iterator.next() else { return false }
+                group.addTask {
+                    if next.count == 1, !next[0].batchable {
+                        return await self.evaluateOne(id: next[0].id, name: next[0].name) ? 0 : 1
+                    }
+                    return await self.evaluateBatch(next)
+                }
                 return true
             }
             for _ in 0..<concurrency where addNext() {}
             var failed = 0
-            while let succeeded = await group.next() {
-                if !succeeded { failed += 1 }
+            while let unavailable = await group.next() {
+                failed += unavailable
                 _ = addNext()
             }
             return failed
         }
     }
 
+    /// Returns how many of `rules` met an unavailable database.
+    private func evaluateBatch(_ rules: [RuleRepository.DueRule]) async -> Int {
+        let names = Dictionary(rules.map { ($0.id, $0.name) }) { a, _ in a }
+        let outcomes: [Int32: Result<EvaluationRepository.Outcome, any Error>]
+        do {
+            outcomes = try await evaluator.evaluate(batch: rules.map(\.id))
+        } catch {
+            return 0  // Shutting down: nothing was written.
+        }
+        var unavailable = 0
+        for (id, outcome) in outcomes.sorted(by: { $0.key < $1.key }) {
+            let name = names[id] ?? "\(id)"
+            switch outcome {
+            case .success(let outcome): logTransitions(outcome, name: name)
+            case .failure(let error) where DatabaseFailure(error) == .unavailable:
+                unavailable += 1
+            case .failure(let error):
+                logger.warning("rule evaluation failed; it backs off", metadata: ["rule": .string(name), "error": "\(error)"])
+            }
+        }
+        if unavailable > 0 {
+            logger.warning("rule evaluations failed: the database is unavailable", metadata: ["rules": "\(unavailable)"])
+        }
+        return unavailable
+    }
+
+    private func logTransitions(_ outcome: EvaluationRepository.Outcome, name: String) {
+        guard case .evaluated(let results, _, _) = outcome else { return }
+        for result in results where result.transition != nil {
+            logger.debug("rule evaluated", metadata: [
+                "rule": .string(name), "group": .string(result.groupKey ?? ""),
+                "outcome": .string(result.outcome.rawValue),
+            ])
+        }
+    }
+
     /// False when the evaluation met an unavailable database.
     private func evaluateOne(id: Int32, name: String) async -> Bool {
         do {
-            let outcome = try await evaluator.evaluate(ruleID: id, trigger: .schedule)
-            if case .evaluated(let results, _, _) = outcome {
-                for result in results where result.transition != nil {
-                    logger.debug("rule evaluated", metadata: [
-                        "rule": .string(name), "group": .string(result.groupKey ?? ""),
-                        "outcome": .string(result.outcome.rawValue),
-                    ])
-                }
-            }
+            logTransitions(try await evaluator.evaluate(ruleID: id, trigger: .schedule), name: name)
         } catch is CancellationError {
             // Shutting down: the evaluation did not start, nothing was written.
         } catch where DatabaseFailure(error) == .unavailable {

@@ -29,16 +29,8 @@ public struct RuleEvaluator: Sendable {
         do {
             let outcome = try await store.evaluations.evaluate(
                 ruleID: ruleID, trigger: trigger, force: force, workerID: workerID, pause: pauseInsideTransaction)
-            switch outcome {
-            case .evaluated(let results, let durationMs, let at):
-                let elapsed = ContinuousClock.now - started
-                EngineMetrics.evaluation(outcome: "evaluated",
-                                         seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
-                for kind in results.compactMap(\.transition) { EngineMetrics.transition(kind.rawValue) }
-                counters.record(durationMs: durationMs, fired: results.filter { $0.transition == .fired }.count, at: at)
-            case .busy: EngineMetrics.evaluation(outcome: "busy")
-            case .notDue: EngineMetrics.evaluation(outcome: "not_due")
-            }
+            let elapsed = ContinuousClock.now - started
+            record(outcome, seconds: Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18)
             return outcome
         } catch is CancellationError {
             throw CancellationError()
@@ -52,6 +44,59 @@ public struct RuleEvaluator: Sendable {
                                                           workerID: workerID)
             }
             throw error
+        }
+    }
+
+    /// Evaluates the due rules of `ruleIDs` (none a composite) together, in
+    /// one transaction (`EvaluationRepository.evaluateBatch`). When the
+    /// batch fails — a rule's measurement, a deadlock, a timeout — each
+    /// rule is evaluated alone, so a failing rule records its own failure
+    /// and backs off while the others are evaluated; with the database
+    /// unavailable every rule stays due. Returns each rule's outcome or
+    /// error; throws only when cancelled.
+    public func evaluate(batch ruleIDs: [Int32]) async throws -> [Int32: Result<EvaluationRepository.Outcome, any Error>] {
+        var out: [Int32: Result<EvaluationRepository.Outcome, any Error>] = [:]
+        for start in stride(from: 0, to: ruleIDs.count, by: EvaluationRepository.batchLimit) {
+            let ids = Array(ruleIDs[start..<min(ruleIDs.count, start + EvaluationRepository.batchLimit)])
+            do {
+                let outcomes = try await store.evaluations.evaluateBatch(
+                    ruleIDs: ids, trigger: .schedule, workerID: workerID, pause: pauseInsideTransaction)
+                for (id, outcome) in outcomes {
+                    if case .evaluated(_, let durationMs, _) = outcome {
+                        record(outcome, seconds: durationMs / 1000)
+                    } else {
+                        record(outcome, seconds: 0)
+                    }
+                    out[id] = .success(outcome)
+                }
+            } catch is CancellationError {
+                throw CancellationError()
+            } catch where DatabaseFailure(error) == .unavailable {
+                EngineMetrics.evaluation(outcome: "error")
+                for id in ids { out[id] = .failure(error) }
+            } catch {
+                for id in ids {
+                    do {
+                        out[id] = .success(try await evaluate(ruleID: id, trigger: .schedule))
+                    } catch is CancellationError {
+                        throw CancellationError()
+                    } catch {
+                        out[id] = .failure(error)
+                    }
+                }
+            }
+        }
+        return out
+    }
+
+    private func record(_ outcome: EvaluationRepository.Outcome, seconds: Double) {
+        switch outcome {
+        case .evaluated(let results, let durationMs, let at):
+            EngineMetrics.evaluation(outcome: "evaluated", seconds: seconds)
+            for kind in results.compactMap(\.transition) { EngineMetrics.transition(kind.rawValue) }
+            counters.record(durationMs: durationMs, fired: results.filter { $0.transition == .fired }.count, at: at)
+        case .busy: EngineMetrics.evaluation(outcome: "busy")
+        case .notDue: EngineMetrics.evaluation(outcome: "not_due")
         }
     }
 }

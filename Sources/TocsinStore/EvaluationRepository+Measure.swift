@@ -12,43 +12,40 @@ extension EvaluationRepository {
     /// `now()`: with literal bounds the planner prunes partitions at plan
     /// time instead of planning every one.
     /// SLO rules: `periodCounts` are the period's counts of a recent
-    /// evaluation (stored JSON), or nil to count them now and store them.
-    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Date, ruleID: Int32? = nil,
-                        periodCounts: String? = nil) throws -> [String: MeasuredGroup] {
+    /// evaluation (stored JSON), or nil to count them now; the counts made
+    /// now are returned (JSON) for the evaluation to store.
+    static func measure(_ rule: Rule, _ connection: PostgresConnection, now: Date,
+                        periodCounts: String? = nil) throws -> (groups: [String: MeasuredGroup], periodCounts: String?) {
         switch rule.kind {
         case .ratio, .count, .aggregate:
             let (measured, labels) = try measureEvents(rule, connection, now: now)
-            return RuleMath.groups(rule, measured: measured, labels: labels)
+            return (RuleMath.groups(rule, measured: measured, labels: labels), nil)
         case .slo:
             // (A period that is also a burn rate's window is counted every time.)
             let cacheable = rule.slo.map { !$0.windows.contains($0.periodSeconds) } ?? false
             let cached = cacheable
                 ? periodCounts.flatMap { try? JSONDecoder().decode([String: PeriodCounts].self, from: Data($0.utf8)) } : nil
             var (counts, labels) = try sloCounts(rule, connection, now: now, withPeriod: cached == nil)
+            var counted: String?
             if let slo = rule.slo, cacheable {
                 if let cached {
                     for (key, period) in cached {
                         counts[key, default: [:]][slo.periodSeconds] = RuleMath.Counts(good: period.good, total: period.total)
                         if labels[key] == nil { labels[key] = period.labels }
                     }
-                } else if let ruleID {
+                } else {
                     var stored: [String: PeriodCounts] = [:]
                     for (key, windows) in counts {
                         guard let period = windows[slo.periodSeconds] else { continue }
                         stored[key] = PeriodCounts(good: period.good, total: period.total, labels: labels[key] ?? [:])
                     }
-                    try connection.query(
-                        """
-                        UPDATE alert_rules SET slo_period_counts = \(try ConfigRepository.json(stored))::jsonb,
-                                               slo_period_counted_at = now()
-                        WHERE id = \(ruleID)
-                        """)
+                    counted = try ConfigRepository.json(stored)
                 }
             }
             guard counts.count <= rule.maxGroups else { throw TooManyGroups(limit: rule.maxGroups) }
-            return RuleMath.sloGroups(rule, counts: counts, labels: labels)
+            return (RuleMath.sloGroups(rule, counts: counts, labels: labels), counted)
         case .composite:
-            return try measureComposite(rule, connection)
+            return (try measureComposite(rule, connection), nil)
         }
     }
 

@@ -128,25 +128,35 @@ public struct RuleRepository: Sendable {
         try await database.read("SELECT \(Self.columns) FROM alert_rules WHERE name = \(name)").first.map(Self.decode)
     }
 
-    /// The enabled rules due now (up to `limit`, soonest first), and how long
+    /// A rule due now, as the scheduler sees it.
+    public struct DueRule: Sendable {
+        public var id: Int32
+        public var name: String
+        /// Not a composite: it can be evaluated in a batch.
+        public var batchable: Bool
+    }
+
+    /// The enabled rules due now (up to `limit`, soonest first; among rules
+    /// due at the same time, in an order `spread` picks), and how long
     /// until the next one is due when none is (at most a second: the
     /// scheduler looks again at least that often).
     /// A composite whose inputs are due is left out until they have been
     /// evaluated (the scheduler looks again at once after evaluating them).
-    public func due(limit: Int) async throws -> (due: [(id: Int32, name: String)], wait: Duration) {
+    public func due(limit: Int, spread: Int32 = 0) async throws -> (due: [DueRule], wait: Duration) {
         let rows = try await database.write(
             """
-            SELECT id, name, next_due_at <= now() AS due,
+            SELECT id, name, next_due_at <= now() AS due, cardinality(input_rules) = 0 AS batchable,
                    least(1, greatest(0, extract(epoch FROM next_due_at - now())))::float8 AS wait
-            FROM alert_rules r WHERE enabled AND \(Self.inputsReady) ORDER BY next_due_at LIMIT \(limit)
+            FROM alert_rules r WHERE enabled AND \(Self.inputsReady)
+            ORDER BY next_due_at, hashint4(id # \(spread)::int4) LIMIT \(limit)
             """)
-        var due: [(id: Int32, name: String)] = []
+        var due: [DueRule] = []
         for row in rows {
             guard try row.decode("due", as: Bool.self) else {
                 let seconds = min(1, max(0, try row.decode("wait", as: Double.self)))
                 return (due, due.isEmpty ? .milliseconds(Int(seconds * 1000) + 1) : .zero)
             }
-            due.append((try row.decode("id"), try row.decode("name")))
+            due.append(DueRule(id: try row.decode("id"), name: try row.decode("name"), batchable: try row.decode("batchable")))
         }
         return (due, due.isEmpty ? .seconds(1) : .zero)
     }
@@ -205,15 +215,20 @@ public struct RuleRepository: Sendable {
     public func wake(readers names: [String]) async throws -> Int {
         try await database.write(
             """
-            UPDATE alert_rules
-            SET next_due_at = greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second'),
-                due_reason = CASE WHEN next_due_at <= now() THEN due_reason ELSE 'event' END
-            WHERE enabled AND consecutive_errors = 0 AND metric_names && \(names)::text[]
-              AND (next_due_at > greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
-                   -- Due already, perhaps being evaluated right now: marked, so
-                   -- that evaluation knows events came after it read them.
-                   OR next_due_at <= now())
-            RETURNING id
+            WITH woken AS (
+                -- Locked in id order, as an evaluation batch locks them: the two never deadlock.
+                SELECT id FROM alert_rules
+                WHERE enabled AND consecutive_errors = 0 AND metric_names && \(names)::text[]
+                  AND (next_due_at > greatest(now(), coalesce(last_evaluated_at, now()) + interval '1 second')
+                       -- Due already, perhaps being evaluated right now: marked, so
+                       -- that evaluation knows events came after it read them.
+                       OR next_due_at <= now())
+                ORDER BY id FOR UPDATE)
+            UPDATE alert_rules r
+            SET next_due_at = greatest(now(), coalesce(r.last_evaluated_at, now()) + interval '1 second'),
+                due_reason = CASE WHEN r.next_due_at <= now() THEN r.due_reason ELSE 'event' END
+            FROM woken WHERE r.id = woken.id
+            RETURNING r.id
             """).count
     }
 }
