@@ -157,7 +157,7 @@ let package = Package(
         ),
         .testTarget(name: "PostgresClientTests", dependencies: ["PostgresClient", "TestSupport"], swiftSettings: swiftSettings),
         .testTarget(name: "TocsinCoreTests", dependencies: ["TocsinCore"], swiftSettings: swiftSettings),
-        .testTarget(name: "TocsinStoreTests", dependencies: ["TocsinStore", "TocsinCore", "PostgresClient", "TestSupport"],
+        .testTarget(name: "TocsinStoreTests", dependencies: ["TocsinStore", "TocsinEngine", "TocsinCore", "PostgresClient", "TestSupport"],
                     swiftSettings: swiftSettings),
         .testTarget(name: "TocsinAPITests", dependencies: [
             "TocsinAPI", "TocsinEngine", "TocsinStore", "TocsinCore", "TocsinCrypto", "PostgresClient", "TestSupport",
