@@ -184,6 +184,9 @@ extension EvaluationRepository {
                 HAVING count(*) > 0
                 """
         }
+        if rule.groupBy.keys == ["platform"] {
+            return lastPerPlatformQuery(rule, function: function, last: last, since: since, until: until)
+        }
         return """
             SELECT \(unescaped: names), count(*) AS n, \(unescaped: function) AS v FROM (
                 SELECT \(unescaped: names), value,
@@ -191,6 +194,48 @@ extension EvaluationRepository {
                 FROM (SELECT \(columns), value, occurred_at FROM metric_events
                       WHERE name = \(metric) AND occurred_at >= \(since) AND occurred_at < \(until)\(filters)) events) recent
             WHERE rn <= \(last) GROUP BY \(positions) LIMIT \(limit)
+            """
+    }
+}
+
+/// "Last N" per platform, without reading the whole lookback.
+///
+/// The hourly rollups (written with their events, so exact in any
+/// snapshot) name the platforms with events of the metric in the lookback
+/// and how many each has per hour. For each platform, the newest
+/// complete hours that together hold N events bound where its last N
+/// events can start: one backward index scan per platform from `until`,
+/// stopped after N events, reads about N events instead of every event of
+/// the lookback. With `where:` matchers the rollups cannot say how many
+/// events match, so each platform's scan starts at the lookback's start (it
+/// still stops after N matching events).
+extension EvaluationRepository {
+    static func lastPerPlatformQuery(_ rule: Rule, function: String, last: Int, since: Date, until: Date) -> PostgresQuery {
+        let metric = rule.metric ?? ""
+        let filters = filterSQL(rule.filters)
+        let limit = rule.maxGroups + 1
+        // Hours before the current one only: the current hour's rollup also
+        // counts events stamped ahead of `until`.
+        let bounded = rule.filters.isEmpty
+        return """
+            WITH hours AS (
+                SELECT platform, hour, sum(count) AS n FROM metric_rollups
+                WHERE name = \(metric) AND hour >= \(hourFloor(since)) AND hour <= \(until)
+                GROUP BY 1, 2),
+            starts AS (
+                SELECT platform AS g0,
+                       greatest(\(since), CASE WHEN \(bounded) THEN max(hour) FILTER (WHERE newer >= \(last)) END) AS start
+                FROM (SELECT platform, hour,
+                             sum(n) FILTER (WHERE hour < \(hourFloor(until))) OVER (PARTITION BY platform ORDER BY hour DESC) AS newer
+                      FROM hours) h
+                GROUP BY 1)
+            SELECT starts.g0, count(*) AS n, \(unescaped: function) AS v
+            FROM starts, LATERAL (
+                SELECT value FROM metric_events
+                WHERE name = \(metric) AND coalesce(platform, '') = starts.g0
+                  AND occurred_at >= \(since) AND occurred_at >= starts.start AND occurred_at < \(until)\(filters)
+                ORDER BY occurred_at DESC LIMIT \(last)) recent
+            GROUP BY 1 LIMIT \(limit)
             """
     }
 }

@@ -137,6 +137,58 @@ struct RuleKindSQLTests {
         }
     }
 
+    @Test("last N per platform, its scans bounded by the hourly rollups, agrees with the pure math across hours")
+    func lastPerPlatform() async throws {
+        let parsed = RuleFile.parse(yaml: """
+            rules:
+              - {name: last20, kind: aggregate, metric: webhook.latency, function: avg, last: 20, lookback: 4h, threshold: 100,
+                 severity: warning, group_by: platform}
+              - {name: last200, kind: aggregate, metric: webhook.latency, function: max, last: 200, lookback: 4h, threshold: 100,
+                 severity: warning, group_by: platform}
+              - {name: last500, kind: aggregate, metric: webhook.latency, function: p95, last: 500, lookback: 4h, threshold: 100,
+                 severity: warning, group_by: platform}
+              - {name: last30_filtered, kind: aggregate, metric: webhook.latency, function: sum, last: 30, lookback: 4h,
+                 threshold: 100, severity: warning, group_by: platform, where: [{label: endpoint, equals: /hook}]}
+            """)
+        #expect(parsed.problems.isEmpty, "\(parsed.problems)")
+        var events: [Seeded] = []
+        // tiktok: one event every 50 s for 6 hours (the lookback holds 288 of them);
+        // instagram: a few, hours apart; no platform: one every 10 minutes;
+        // youtube: only before the lookback.
+        for k in 0..<432 {
+            events.append(Seeded(secondsAgo: 20 + Double(k) * 50, name: "webhook.latency", platform: "tiktok",
+                                 value: Double(k % 17), labels: k % 3 == 0 ? ["endpoint": "/hook"] : [:]))
+        }
+        for hoursAgo in [0.2, 1.5, 2.5, 3.9, 4.5] {
+            events.append(Seeded(secondsAgo: hoursAgo * 3600, name: "webhook.latency", platform: "instagram",
+                                 value: hoursAgo * 10, labels: ["endpoint": "/hook"]))
+        }
+        for k in 0..<30 {
+            events.append(Seeded(secondsAgo: 300 + Double(k) * 600, name: "webhook.latency", platform: nil,
+                                 value: Double(k), labels: [:]))
+        }
+        events.append(Seeded(secondsAgo: 5 * 3600, name: "webhook.latency", platform: "youtube", value: 1, labels: [:]))
+        events.append(Seeded(secondsAgo: 60, name: "api.latency", platform: "tiktok", value: 999, labels: [:]))
+        try await withTestDatabase { db in
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(parsed.rules, appliedBy: "test", source: "test")
+                try await insert(pool, events)
+                try await pool.query("SELECT tocsin_rebuild_rollups('-infinity', 'infinity')")
+                for rule in parsed.rules {
+                    let sql = try await evaluated(store, pool, rule.name)
+                    let math = RuleMath.measure(rule, points: events.map(\.point), now: 10_000)
+                    #expect(Set(sql.keys) == Set(math.keys), "\(rule.name): \(sql.keys.sorted()) vs \(math.keys.sorted())")
+                    #expect(math["youtube"] == nil && math["tiktok"] != nil && math["instagram"] != nil)
+                    for (key, want) in math {
+                        let got = try #require(sql[key], "\(rule.name) \(key)")
+                        #expect(got.samples == want.samples, "\(rule.name) \(key)")
+                        #expect(abs((got.value ?? -1) - (want.value ?? -1)) < 1e-9, "\(rule.name) \(key)")
+                    }
+                }
+            }
+        }
+    }
+
     @Test("SLO burn rates and budget: rollups for whole hours and events for the partial ones give the exact counts")
     func sloBurnRates() async throws {
         let yaml = """
