@@ -184,7 +184,10 @@ extension EvaluationRepository {
                 HAVING count(*) > 0
                 """
         }
-        if rule.groupBy.keys == ["platform"] {
+        // Matchers of labels other than the platform: the rollups cannot say
+        // which platforms have matching events, and a scan per platform could
+        // read the whole lookback for each; one scan of it is cheaper then.
+        if rule.groupBy.keys == ["platform"], rule.filters.allSatisfy(\.isPlatform) {
             return lastPerPlatformQuery(rule, function: function, last: last, since: since, until: until)
         }
         return """
@@ -206,9 +209,8 @@ extension EvaluationRepository {
 /// complete hours that together hold N events bound where its last N
 /// events can start: one backward index scan per platform from `until`,
 /// stopped after N events, reads about N events instead of every event of
-/// the lookback. With `where:` matchers the rollups cannot say how many
-/// events match, so each platform's scan starts at the lookback's start (it
-/// still stops after N matching events).
+/// the lookback. Only for rules whose `where:` matchers (if any) test the
+/// platform alone, which the rollups record: they apply to the rollups too.
 extension EvaluationRepository {
     static func lastPerPlatformQuery(_ rule: Rule, function: String, last: Int, since: Date, until: Date) -> PostgresQuery {
         let metric = rule.metric ?? ""
@@ -216,15 +218,14 @@ extension EvaluationRepository {
         let limit = rule.maxGroups + 1
         // Hours before the current one only: the current hour's rollup also
         // counts events stamped ahead of `until`.
-        let bounded = rule.filters.isEmpty
         return """
             WITH hours AS (
                 SELECT platform, hour, sum(count) AS n FROM metric_rollups
                 WHERE name = \(metric) AND hour >= \(hourFloor(since)) AND hour <= \(until)
+                      \(filterSQL(rule.filters, platform: "nullif(platform, '')"))
                 GROUP BY 1, 2),
             starts AS (
-                SELECT platform AS g0,
-                       greatest(\(since), CASE WHEN \(bounded) THEN max(hour) FILTER (WHERE newer >= \(last)) END) AS start
+                SELECT platform AS g0, greatest(\(since), max(hour) FILTER (WHERE newer >= \(last))) AS start
                 FROM (SELECT platform, hour,
                              sum(n) FILTER (WHERE hour < \(hourFloor(until))) OVER (PARTITION BY platform ORDER BY hour DESC) AS newer
                       FROM hours) h

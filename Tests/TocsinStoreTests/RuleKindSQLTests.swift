@@ -137,7 +137,7 @@ struct RuleKindSQLTests {
         }
     }
 
-    @Test("last N per platform, its scans bounded by the hourly rollups, agrees with the pure math across hours")
+    @Test("last N per platform, its scans bounded by the hourly rollups (or not, with label matchers), agrees with the pure math across hours")
     func lastPerPlatform() async throws {
         let parsed = RuleFile.parse(yaml: """
             rules:
@@ -149,6 +149,8 @@ struct RuleKindSQLTests {
                  severity: warning, group_by: platform}
               - {name: last30_filtered, kind: aggregate, metric: webhook.latency, function: sum, last: 30, lookback: 4h,
                  threshold: 100, severity: warning, group_by: platform, where: [{label: endpoint, equals: /hook}]}
+              - {name: last40_platforms, kind: aggregate, metric: webhook.latency, function: min, last: 40, lookback: 4h,
+                 threshold: 100, severity: warning, group_by: platform, where: [{label: platform, not_equals: youtube}]}
             """)
         #expect(parsed.problems.isEmpty, "\(parsed.problems)")
         var events: [Seeded] = []
