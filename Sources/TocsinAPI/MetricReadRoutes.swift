@@ -19,14 +19,15 @@ struct MetricReadRoutes {
 
     @Sendable func summary(_ request: Request, context: ReadContext) async throws -> Response {
         var query = QueryReader(request)
-        let range = query.timeRange(now: store.clock.now())
+        let now = store.clock.now()
+        let range = query.timeRange(now: now)
         let platform = query.platform()
         try query.check()
         // Keyed by the query as sent: `window=24h` is the same summary for
         // every client until the entry is a second old.
         let bypass = request.headers[.cacheControl]?.lowercased().contains("no-cache") ?? false
         let summary = try await summaries.summary(key: request.uri.query ?? "", bypass: bypass) { [store] in
-            try await store.events.summary(range: range!, platform: platform)
+            try await store.events.summary(range: range!, platform: platform, now: now)
         }
         return try APIJSON.response(SummaryBody(summary))
     }

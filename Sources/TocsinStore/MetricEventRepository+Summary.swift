@@ -11,20 +11,88 @@ extension MetricEventRepository {
     /// from the events; above it, from the rollups' histograms (within 5 %).
     public static let exactPercentileLimit = 20_000
 
-    /// The metrics summary of a range. Whole hours come from the hourly
-    /// rollups and the partial hours at either end from the events, so the
-    /// cost follows the number of hours, not the number of events. Counts
-    /// and averages are exact; p95 is exact up to `exactPercentileLimit`
-    /// samples.
-    public func summary(range: TimeRange, platform: String?) async throws -> MetricsSummary {
-        // [hoursFrom, hoursTo) is read from the rollups (empty when the range
-        // holds no whole hour); the rest of [since, until) from the events.
-        var hoursFrom = Date(timeIntervalSince1970: (range.since.timeIntervalSince1970 / 3600).rounded(.up) * 3600)
-        var hoursTo = Date(timeIntervalSince1970: (range.until.timeIntervalSince1970 / 3600).rounded(.down) * 3600)
-        if hoursTo <= hoursFrom {
-            hoursFrom = range.until
-            hoursTo = range.until
+    /// How a summary reads [since, until): the rollups of the hours
+    /// [rollupsFrom, rollupsTo) and event ranges added (+1) or taken away
+    /// (-1). Counts, sums and histogram buckets subtract, so each partial
+    /// hour at an end is read from its side with less of it: the events of
+    /// [since, next hour) or the start hour's rollup less those of
+    /// [hour, since); at the end, the events of [hour, until) or the end
+    /// hour's rollup less those of [until, end of hour) — always the latter
+    /// when the range ends at `now` (a rollup is written in the transaction
+    /// of its events, so the current hour's is exact in any snapshot, and
+    /// after now there are only events stamped ahead, usually none).
+    struct SummaryPlan: Equatable {
+        var rollupsFrom: Date
+        var rollupsTo: Date
+        var events: [EventRange]
+
+        struct EventRange: Equatable {
+            var from: Date
+            var to: Date
+            var sign: Int
         }
+
+        init(rollupsFrom: Date, rollupsTo: Date, events: [EventRange]) {
+            self.rollupsFrom = rollupsFrom
+            self.rollupsTo = rollupsTo
+            self.events = events
+        }
+
+        /// The plan that reads the fewest events (by time span; after `now`
+        /// counts as none): the events of the whole range when no plan
+        /// with rollups reads less.
+        init(since: Date, until: Date, now: Date) {
+            let plain = SummaryPlan(rollupsFrom: until, rollupsTo: until, events: [EventRange(from: since, to: until, sign: 1)])
+            let startHour = EvaluationRepository.hourFloor(since), nextHour = EvaluationRepository.hourCeiling(since)
+            let endHour = EvaluationRepository.hourFloor(until), endNext = EvaluationRepository.hourCeiling(until)
+            var from = since, to = until, cost = 0.0
+            var events: [EventRange] = []
+            if since != startHour {
+                let add = nextHour.timeIntervalSince(since), subtract = since.timeIntervalSince(startHour)
+                if add <= subtract {
+                    events.append(EventRange(from: since, to: nextHour, sign: 1))
+                    from = nextHour
+                    cost += add
+                } else {
+                    events.append(EventRange(from: startHour, to: since, sign: -1))
+                    from = startHour
+                    cost += subtract
+                }
+            }
+            if until != endHour {
+                let atNow = until >= now.addingTimeInterval(-1)
+                let add = until.timeIntervalSince(endHour), subtract = atNow ? 0 : endNext.timeIntervalSince(until)
+                if subtract < add {
+                    events.append(EventRange(from: until, to: endNext, sign: -1))
+                    to = endNext
+                    cost += subtract
+                } else {
+                    events.append(EventRange(from: endHour, to: until, sign: 1))
+                    to = endHour
+                    cost += add
+                }
+            }
+            guard from < to, cost < until.timeIntervalSince(since) else {
+                self = plain
+                return
+            }
+            self.init(rollupsFrom: from, rollupsTo: to, events: events)
+        }
+    }
+
+    /// The metrics summary of a range: whole hours from the hourly rollups,
+    /// the partial hours at either end as `SummaryPlan` says, so the cost
+    /// follows the number of hours, not the number of events. Counts and
+    /// averages are exact; p95 is exact up to `exactPercentileLimit`
+    /// samples, else estimated from the histograms (within 5 %).
+    public func summary(range: TimeRange, platform: String?, now: Date) async throws -> MetricsSummary {
+        let plan = SummaryPlan(since: range.since, until: range.until, now: now)
+        let hoursFrom = plan.rollupsFrom, hoursTo = plan.rollupsTo
+        // At most two ranges; unused ones are empty.
+        let edge = plan.events + Array(repeating: SummaryPlan.EventRange(from: range.until, to: range.until, sign: 1),
+                                       count: 2 - plan.events.count)
+        let (a0, a1, aSign) = (edge[0].from, edge[0].to, edge[0].sign)
+        let (b0, b1, bSign) = (edge[1].from, edge[1].to, edge[1].sign)
         let names = MetricsSummary.names, percentileNames = MetricsSummary.percentileNames
         let since = range.since, until = range.until, limit = Self.exactPercentileLimit
         // One round trip: the parts are tagged by `part`; the exact p95 and
@@ -40,36 +108,38 @@ extension MetricEventRepository {
                 FROM metric_rollups
                 WHERE hour >= \(hoursFrom) AND hour < \(hoursTo) AND name = ANY(\(names)::text[]) AND (\(platform)::text IS NULL OR platform = \(platform))
                 GROUP BY GROUPING SETS ((platform, name), (name))
-            ), edges AS (
-                SELECT platform, grouping(platform) = 1 AS is_total, name, count(*) AS n, sum(value) AS total,
-                       min(value) AS lo, max(value) AS hi
+            ), edge_events AS (
+                SELECT platform, name, value,
+                       CASE WHEN occurred_at >= \(a0) AND occurred_at < \(a1) THEN \(aSign)::int4 ELSE \(bSign)::int4 END AS sign
                 FROM metric_events
                 WHERE name = ANY(\(names)::text[]) AND (\(platform)::text IS NULL OR platform = \(platform))
-                  AND ((occurred_at >= \(since) AND occurred_at < \(hoursFrom)) OR (occurred_at >= \(hoursTo) AND occurred_at < \(until)))
-                GROUP BY GROUPING SETS ((platform, name), (name))
+                  AND ((occurred_at >= \(a0) AND occurred_at < \(a1)) OR (occurred_at >= \(b0) AND occurred_at < \(b1)))
+            ), edges AS (
+                SELECT platform, grouping(platform) = 1 AS is_total, name, sign, count(*) AS n, sum(value) AS total,
+                       min(value) AS lo, max(value) AS hi
+                FROM edge_events
+                GROUP BY GROUPING SETS ((platform, name, sign), (name, sign))
             ), samples AS (
                 SELECT coalesce((SELECT sum(n) FROM hours WHERE is_total AND name = ANY(\(percentileNames)::text[])), 0)
-                     + coalesce((SELECT sum(n) FROM edges WHERE is_total AND name = ANY(\(percentileNames)::text[])), 0) AS n
+                     + coalesce((SELECT sum(sign * n) FROM edges WHERE is_total AND name = ANY(\(percentileNames)::text[])), 0) AS n
             )
             SELECT 'hours' AS part, platform, is_total, name, n, total, lo, hi, histogram::text AS histogram,
-                   NULL::int AS bucket, NULL::float8 AS p95 FROM hours
+                   NULL::int AS bucket, NULL::float8 AS p95, 1 AS sign FROM hours
             UNION ALL
-            SELECT 'edges', platform, is_total, name, n, total, lo, hi, NULL, NULL, NULL FROM edges
+            SELECT 'edges', platform, is_total, name, n, total, lo, hi, NULL, NULL, NULL, sign FROM edges
             UNION ALL
             SELECT 'exact', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL, NULL,
-                   percentile_cont(0.95) WITHIN GROUP (ORDER BY value)
+                   percentile_cont(0.95) WITHIN GROUP (ORDER BY value), 1
             FROM metric_events
             WHERE (SELECT n FROM samples) <= \(limit)
               AND name = ANY(\(percentileNames)::text[]) AND occurred_at >= \(since) AND occurred_at < \(until) AND (\(platform)::text IS NULL OR platform = \(platform))
             GROUP BY GROUPING SETS ((platform, name), (name))
             UNION ALL
             SELECT 'bucket', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL,
-                   tocsin_histogram_bucket(value), NULL
-            FROM metric_events
-            WHERE (SELECT n FROM samples) > \(limit)
-              AND name = ANY(\(percentileNames)::text[]) AND (\(platform)::text IS NULL OR platform = \(platform))
-              AND ((occurred_at >= \(since) AND occurred_at < \(hoursFrom)) OR (occurred_at >= \(hoursTo) AND occurred_at < \(until)))
-            GROUP BY GROUPING SETS ((platform, name, tocsin_histogram_bucket(value)), (name, tocsin_histogram_bucket(value)))
+                   tocsin_histogram_bucket(value), NULL, sign
+            FROM edge_events
+            WHERE (SELECT n FROM samples) > \(limit) AND name = ANY(\(percentileNames)::text[])
+            GROUP BY GROUPING SETS ((platform, name, sign, tocsin_histogram_bucket(value)), (name, sign, tocsin_histogram_bucket(value)))
             """)
         var parts = SummaryParts()
         var exact: [SummaryParts.Key: Double] = [:]
@@ -106,13 +176,18 @@ extension MetricEventRepository {
             Key(platform: try row.decode("platform"), isTotal: try row.decode("is_total"), name: try row.decode("name"))
         }
 
+        /// A row of rollups or events, added or (sign -1) taken away; the
+        /// events taken away leave the bounds as the rollups had them.
         mutating func add(_ row: PostgresRow, histogram: [Int]?) throws {
             let key = try Self.key(row)
+            let sign: Int = try row.decode("sign")
             var part = parts[key] ?? Part()
-            part.count += try row.decode("n", as: Int.self)
-            part.sum += try row.decode("total", as: Double?.self) ?? 0
-            part.min = Swift.min(part.min, try row.decode("lo", as: Double?.self) ?? .infinity)
-            part.max = Swift.max(part.max, try row.decode("hi", as: Double?.self) ?? -.infinity)
+            part.count += sign * (try row.decode("n", as: Int.self))
+            part.sum += Double(sign) * (try row.decode("total", as: Double?.self) ?? 0)
+            if sign > 0 {
+                part.min = Swift.min(part.min, try row.decode("lo", as: Double?.self) ?? .infinity)
+                part.max = Swift.max(part.max, try row.decode("hi", as: Double?.self) ?? -.infinity)
+            }
             if let histogram {
                 for (i, n) in histogram.enumerated() where i < part.histogram.count { part.histogram[i] += n }
             }
@@ -122,7 +197,8 @@ extension MetricEventRepository {
         mutating func addBucket(_ row: PostgresRow) throws {
             let key = try Self.key(row)
             let bucket: Int = try row.decode("bucket")
-            parts[key, default: Part()].histogram[bucket] += try row.decode("n", as: Int.self)
+            guard bucket >= 0, bucket < LatencyHistogram.bucketCount else { return }
+            parts[key, default: Part()].histogram[bucket] += (try row.decode("sign", as: Int.self)) * (try row.decode("n", as: Int.self))
         }
 
         func percentileSamples(_ names: [String]) -> Int {

@@ -417,6 +417,49 @@ struct RollupTests {
         }
     }
 
+    @Test("a window ending now: the current hour from its rollup, less events stamped ahead; either side of a start edge")
+    func windowEndingNow() async throws {
+        try await withTestDatabase { db in
+            try await withRunningApp(db) { app in
+                let key = try await db.createKey(scopes: [.admin])
+                let now = Date().timeIntervalSince1970
+                var events: [String] = []
+                // One every 20 s over the last 3 hours, and three stamped up to 4 minutes ahead.
+                for i in 0..<540 {
+                    let t = now - 5 - Double(i) * 20
+                    events.append(event(i % 7 == 0 ? "upload.failure" : "upload.success", platform: i % 2 == 0 ? "tiktok" : "instagram", at: t))
+                    events.append(event("webhook.latency", platform: "tiktok", value: Double(i % 40) / 8 + 0.1, at: t))
+                }
+                for ahead in [60.0, 120, 240] {
+                    events.append(event("upload.success", platform: "tiktok", at: now + ahead))
+                    events.append(event("webhook.latency", platform: "tiktok", value: 99, at: now + ahead))
+                }
+                try await post(app, key: key, events)
+                for window in ["15m", "1h", "24h", "7d"] {
+                    let summary = try await app.client.get("/api/monitoring/metrics?window=\(window)",
+                                                           headers: ["Authorization": "Bearer \(key)", "Cache-Control": "no-cache"]).json()
+                    let since = try #require((summary["since"] as? String).flatMap(RFC3339.parse), "\(summary)")
+                    let until = try #require((summary["until"] as? String).flatMap(RFC3339.parse))
+                    let expected = try await db.withPool(size: 1) { pool in
+                        try await pool.query(
+                            """
+                            SELECT count(*) FILTER (WHERE name = 'upload.success') AS ok, count(*) FILTER (WHERE name = 'upload.failure') AS bad,
+                                   avg(value) FILTER (WHERE name = 'webhook.latency') AS avg
+                            FROM metric_events WHERE occurred_at >= \(since) AND occurred_at < \(until)
+                            """)[0]
+                    }
+                    let totals = try #require(summary["totals"] as? [String: Any])
+                    let upload = try #require(totals["upload"] as? [String: Any])
+                    #expect(upload["success"] as? Int == (try expected.decode("ok", as: Int.self)), "\(window)")
+                    #expect(upload["failure"] as? Int == (try expected.decode("bad", as: Int.self)), "\(window)")
+                    let webhook = try #require(totals["webhook"] as? [String: Any])
+                    #expect(abs((webhook["avg_latency_s"] as? Double ?? 0) - (try expected.decode("avg", as: Double.self))) < 1e-9,
+                            "\(window)")
+                }
+            }
+        }
+    }
+
     @Test("over many samples p95 comes from the histograms, within 5 % of the exact value")
     func histogramP95() async throws {
         try await withTestDatabase { db in
