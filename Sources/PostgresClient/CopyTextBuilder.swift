@@ -32,6 +32,14 @@ public struct CopyTextBuilder: Sendable {
         }
     }
 
+    /// A column whose bytes `write` appends, which must need no escaping
+    /// (no backslash, tab, newline or carriage return).
+    public mutating func appendUnescaped(_ write: (inout [UInt8]) -> Void) {
+        if columnInRow > 0 { bytes.append(0x09) }
+        columnInRow += 1
+        write(&bytes)
+    }
+
     public mutating func append(_ value: some PostgresEncodable) {
         append(value.postgresText)
     }

@@ -81,6 +81,14 @@ public enum RFC3339 {
 
     /// `2026-11-29T06:55:23.123456Z` (microseconds, UTC).
     public static func format(_ date: Date) -> String {
+        var bytes: [UInt8] = []
+        bytes.reserveCapacity(27)
+        append(date, to: &bytes)
+        return String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// Appends `format(date)`'s bytes to `bytes`, without making a string.
+    public static func append(_ date: Date, to bytes: inout [UInt8]) {
         let t = date.timeIntervalSince1970
         let seconds = t.isNaN ? 0 : min(max(t, formattable.lowerBound), formattable.upperBound)
         var whole = Int(seconds.rounded(.down))
@@ -92,13 +100,25 @@ public enum RFC3339 {
         let days = whole >= 0 ? whole / 86_400 : -((-whole + 86_399) / 86_400)
         let secondOfDay = whole - days * 86_400
         let (y, m, d) = civilFromDays(days)
-        return pad(y, 4) + "-" + pad(m, 2) + "-" + pad(d, 2) + "T" + pad(secondOfDay / 3600, 2) + ":"
-            + pad(secondOfDay / 60 % 60, 2) + ":" + pad(secondOfDay % 60, 2) + "." + pad(micros, 6) + "Z"
+        digits(y, 4, &bytes); bytes.append(0x2D)
+        digits(m, 2, &bytes); bytes.append(0x2D)
+        digits(d, 2, &bytes); bytes.append(0x54)
+        digits(secondOfDay / 3600, 2, &bytes); bytes.append(0x3A)
+        digits(secondOfDay / 60 % 60, 2, &bytes); bytes.append(0x3A)
+        digits(secondOfDay % 60, 2, &bytes); bytes.append(0x2E)
+        digits(micros, 6, &bytes); bytes.append(0x5A)
     }
 
-    private static func pad(_ v: Int, _ width: Int) -> String {
-        let s = String(v)
-        return s.count >= width ? s : String(repeating: "0", count: width - s.count) + s
+    /// `value` (0 ≤ value < 10^width) in exactly `width` decimal digits.
+    private static func digits(_ value: Int, _ width: Int, _ bytes: inout [UInt8]) {
+        var divisor = 1
+        for _ in 1..<width { divisor &*= 10 }
+        var rest = value
+        while divisor > 0 {
+            bytes.append(UInt8(truncatingIfNeeded: 0x30 &+ (rest / divisor) % 10))
+            rest %= divisor
+            divisor /= 10
+        }
     }
 
     static func daysIn(month: Int, year: Int) -> Int {

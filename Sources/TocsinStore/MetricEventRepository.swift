@@ -84,6 +84,14 @@ public struct MetricEventRepository: Sendable {
         var min = Double.infinity
         var max = -Double.infinity
         var histogram: [Int]?
+
+        mutating func add(_ value: Double) {
+            count += 1
+            sum += value
+            min = Swift.min(min, value)
+            max = Swift.max(max, value)
+            if histogram != nil { histogram![LatencyHistogram.bucket(value)] += 1 }
+        }
     }
 
     /// The batch's contribution to the hourly rollups.
@@ -92,14 +100,13 @@ public struct MetricEventRepository: Sendable {
         for event in events {
             let time = (event.occurredAt ?? now).timeIntervalSince1970
             let key = RollupKey(hour: (time / 3600).rounded(.down) * 3600, name: event.name, platform: event.platform ?? "")
-            var rollup = out[key] ?? Rollup(histogram: MetricName.isNonNegative(event.name)
-                ? Array(repeating: 0, count: LatencyHistogram.bucketCount) : nil)
-            rollup.count += 1
-            rollup.sum += event.value
-            rollup.min = Swift.min(rollup.min, event.value)
-            rollup.max = Swift.max(rollup.max, event.value)
-            if rollup.histogram != nil { rollup.histogram![LatencyHistogram.bucket(event.value)] += 1 }
-            out[key] = rollup
+            // Updated in place: a copy taken out and put back would copy the
+            // histogram's storage for every event.
+            if out[key] == nil {
+                out[key] = Rollup(histogram: MetricName.isNonNegative(event.name)
+                    ? Array(repeating: 0, count: LatencyHistogram.bucketCount) : nil)
+            }
+            out[key]!.add(event.value)
         }
         return out
     }
@@ -133,9 +140,8 @@ public struct MetricEventRepository: Sendable {
 
     static func copyData(_ events: [MetricEvent], now: Date) -> [UInt8] {
         var builder = CopyTextBuilder(reservingCapacity: events.count * 96)
-        let nowText = RFC3339.format(now)
         for event in events {
-            builder.append(event.occurredAt.map(RFC3339.format) ?? nowText)
+            builder.appendUnescaped { RFC3339.append(event.occurredAt ?? now, to: &$0) }
             builder.append(event.name)
             builder.append(event.platform)
             builder.append(event.value)

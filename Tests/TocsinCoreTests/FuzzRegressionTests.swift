@@ -129,6 +129,26 @@ struct FuzzRegressionTests {
         #expect(NotifyConfig.Channel.redact("http://[::1]:8080/hook") == "http://[::1]:8080/hook")
     }
 
+    @Test("format writes every field at its fixed width, and what it writes parses back to the same microsecond")
+    func fixedWidthFields() throws {
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 0)) == "1970-01-01T00:00:00.000000Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -62_135_596_800)) == "0001-01-01T00:00:00.000000Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: 1_796_000_000.000_042)) == "2026-11-30T00:53:20.000042Z")
+        #expect(RFC3339.format(Date(timeIntervalSince1970: -0.25)) == "1969-12-31T23:59:59.750000Z")
+        var bytes = Array("x".utf8)
+        RFC3339.append(Date(timeIntervalSince1970: 86_399.999_999_7), to: &bytes)
+        #expect(String(decoding: bytes, as: UTF8.self) == "x1970-01-02T00:00:00.000000Z")
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<10_000 {
+            let micros = Int64.random(in: -62_135_596_800_000_000...253_402_300_799_000_000, using: &generator)
+            let date = Date(timeIntervalSince1970: Double(micros) / 1e6)
+            let text = RFC3339.format(date)
+            #expect(text.utf8.count == 27, "\(text)")
+            let back = try #require(RFC3339.parse(text), "\(text)")
+            #expect(abs(back.timeIntervalSince1970 - date.timeIntervalSince1970) < 2e-6, "\(text)")
+        }
+    }
+
     // TimeTextFuzzer, Corpus/TimeTextFuzzer/timestamp-7 and date-4: the
     // last second of year 9999 parsed, but format wrote 23:59:59.000000.
     @Test("the last second of year 9999 formats as itself")
