@@ -137,7 +137,9 @@ public struct RuleRepository: Sendable {
     }
 
     /// The enabled rules due now (up to `limit`, soonest first; among rules
-    /// due at the same time, in an order `spread` picks), and how long
+    /// due at the same time, in an order `spread` picks — from the soonest
+    /// `4 × limit`, read in index order, so the call costs the same with
+    /// 100 rules due or 100,000), and how long
     /// until the next one is due when none is (at most a second: the
     /// scheduler looks again at least that often).
     /// A composite whose inputs are due is left out until they have been
@@ -147,7 +149,8 @@ public struct RuleRepository: Sendable {
             """
             SELECT id, name, next_due_at <= now() AS due, cardinality(input_rules) = 0 AS batchable,
                    least(1, greatest(0, extract(epoch FROM next_due_at - now())))::float8 AS wait
-            FROM alert_rules r WHERE enabled AND \(Self.inputsReady)
+            FROM (SELECT * FROM alert_rules r WHERE enabled AND \(Self.inputsReady)
+                  ORDER BY next_due_at LIMIT \(limit * 4)) soonest
             ORDER BY next_due_at, hashint4(id # \(spread)::int4) LIMIT \(limit)
             """)
         var due: [DueRule] = []
