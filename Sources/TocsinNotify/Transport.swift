@@ -1,6 +1,7 @@
 import CCurl
 import Foundation
 import NIOPosix
+import Synchronization
 
 /// HTTP and SMTP through libcurl, on a thread pool of their own (curl's
 /// easy interface blocks). Every call has a 5 s connect timeout and a 15 s
@@ -8,6 +9,13 @@ import NIOPosix
 /// reused per destination (a curl share of the connection, DNS and TLS
 /// session caches), so a burst of messages to Slack opens one connection,
 /// not one per message.
+///
+/// libcurl does not support one connection cache used by concurrent
+/// threads (CURLSHOPT_SHARE, CURL_LOCK_DATA_CONNECT: a known bug, which can
+/// close a connection twice, that is, someone else's file descriptor), so
+/// each transfer holds a share of its own while it runs: the most recently
+/// returned one, whose connections are the warmest. There are never more
+/// shares than transfers that ran at once.
 public final class Transport: Sendable {
     public struct HTTPResult: Sendable, Equatable {
         /// 0 when no response arrived.
@@ -29,14 +37,36 @@ public final class Transport: Sendable {
     public let connectTimeoutMs: Int
     public let totalTimeoutMs: Int
     private let threads: NIOThreadPool
-    private let share: Share
+    private let shares = Shares()
 
-    /// The curl share, freed with the transport.
+    /// A curl share, freed when its pool is. Used by one transfer at a time.
     final class Share: @unchecked Sendable {
         let handle: OpaquePointer?
         init() { handle = tocsin_curl_share_new() }
         deinit { tocsin_curl_share_free(handle) }
     }
+
+    /// The shares not in use, most recently returned last.
+    final class Shares: Sendable {
+        private let idle = Mutex<[Share]>([])
+        private let made = Atomic<Int>(0)
+
+        /// Runs `body` with a share no other transfer uses meanwhile.
+        func with<T>(_ body: (Share) -> T) -> T {
+            let share = idle.withLock { $0.popLast() } ?? {
+                made.add(1, ordering: .relaxed)
+                return Share()
+            }()
+            defer { idle.withLock { $0.append(share) } }
+            return body(share)
+        }
+
+        /// How many shares were made: at most the transfers that ran at once.
+        var count: Int { made.load(ordering: .relaxed) }
+    }
+
+    /// How many curl shares the transport made (tests).
+    public var shareCount: Int { shares.count }
 
     public init(threads: Int = 8, connectTimeoutMs: Int = 5_000, totalTimeoutMs: Int = 15_000) {
         _ = Self.initialised
@@ -44,7 +74,6 @@ public final class Transport: Sendable {
         self.totalTimeoutMs = totalTimeoutMs
         self.threads = NIOThreadPool(numberOfThreads: threads)
         self.threads.start()
-        self.share = Share()
     }
 
     /// The time a message may take in all: the dispatcher's lease must be
@@ -60,10 +89,12 @@ public final class Transport: Sendable {
     }
 
     public func post(url: String, headers: [String], body: Data) async throws -> HTTPResult {
-        let connect = connectTimeoutMs, total = totalTimeoutMs, share = self.share
+        let connect = connectTimeoutMs, total = totalTimeoutMs, shares = self.shares
         return try await threads.runIfActive {
-            Self.perform(method: "POST", url: url, headers: headers, body: body, connectTimeoutMs: connect, totalTimeoutMs: total,
-                         share: share)
+            shares.with { share in
+                Self.perform(method: "POST", url: url, headers: headers, body: body, connectTimeoutMs: connect,
+                             totalTimeoutMs: total, share: share)
+            }
         }
     }
 

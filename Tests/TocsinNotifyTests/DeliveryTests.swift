@@ -258,5 +258,38 @@ struct ConnectionReuseTests {
         await transport.shutdown()
         #expect(reused == [false, true, true])
         #expect(try await receiver.requests().count == 3)
+        #expect(transport.shareCount == 1)
+    }
+
+    @Test("concurrent messages each hold a connection cache of their own: all arrive, and no other descriptor is touched")
+    func concurrent() async throws {
+        let receiver = try await HTTPReceiver.start()
+        defer { receiver.stop() }
+        // A descriptor pair opened before: a connection closed twice by a shared
+        // cache could close it (its number reused), or a socket of the receiver's.
+        var pair: [Int32] = [0, 0]
+        #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+        defer { close(pair[0]); close(pair[1]) }
+        let transport = Transport(threads: 8)
+        let statuses = await withTaskGroup(of: Int.self) { group in
+            for i in 0..<400 {
+                group.addTask {
+                    (try? await transport.post(url: receiver.url + "/hook", headers: ["Content-Type: application/json"],
+                                               body: Data("{\"n\":\(i)}".utf8)).status) ?? -1
+                }
+            }
+            var out: [Int] = []
+            for await status in group { out.append(status) }
+            return out
+        }
+        await transport.shutdown()
+        #expect(statuses.filter { $0 != 200 }.isEmpty, "\(Dictionary(grouping: statuses) { $0 }.mapValues(\.count))")
+        #expect(try await receiver.requests().count == 400)
+        #expect((1...8).contains(transport.shareCount), "shares made: \(transport.shareCount)")
+        #expect(fcntl(pair[0], F_GETFD) != -1 && fcntl(pair[1], F_GETFD) != -1)
+        var byte: UInt8 = 42
+        #expect(write(pair[0], &byte, 1) == 1)
+        var back: UInt8 = 0
+        #expect(read(pair[1], &back, 1) == 1 && back == 42)
     }
 }
