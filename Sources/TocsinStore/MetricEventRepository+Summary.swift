@@ -103,8 +103,7 @@ extension MetricEventRepository {
             """
             WITH hours AS (
                 SELECT nullif(platform, '') AS platform, grouping(platform) = 1 AS is_total, name, sum(count)::int8 AS n,
-                       sum(sum) AS total, min(min) AS lo, max(max) AS hi,
-                       tocsin_histogram_sum(histogram) FILTER (WHERE name = ANY(\(percentileNames)::text[])) AS histogram
+                       sum(sum) AS total, min(min) AS lo, max(max) AS hi
                 FROM metric_rollups
                 WHERE hour >= \(hoursFrom) AND hour < \(hoursTo) AND name = ANY(\(names)::text[]) AND (\(platform)::text IS NULL OR platform = \(platform))
                 GROUP BY GROUPING SETS ((platform, name), (name))
@@ -123,19 +122,29 @@ extension MetricEventRepository {
                 SELECT coalesce((SELECT sum(n) FROM hours WHERE is_total AND name = ANY(\(percentileNames)::text[])), 0)
                      + coalesce((SELECT sum(sign * n) FROM edges WHERE is_total AND name = ANY(\(percentileNames)::text[])), 0) AS n
             )
-            SELECT 'hours' AS part, platform, is_total, name, n, total, lo, hi, histogram::text AS histogram,
-                   NULL::int AS bucket, NULL::float8 AS p95, 1 AS sign FROM hours
+            SELECT 'hours' AS part, platform, is_total, name, n, total, lo, hi, NULL::int AS bucket, NULL::float8 AS p95,
+                   1 AS sign FROM hours
             UNION ALL
-            SELECT 'edges', platform, is_total, name, n, total, lo, hi, NULL, NULL, NULL, sign FROM edges
+            SELECT 'edges', platform, is_total, name, n, total, lo, hi, NULL, NULL, sign FROM edges
             UNION ALL
-            SELECT 'exact', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL, NULL,
+            -- The hours' histograms, summed bucket by bucket (set-based: a
+            -- per-row array function costs more than the rest of the query).
+            SELECT 'bucket', nullif(platform, ''), grouping(platform) = 1, name, sum(x)::int8, NULL, NULL, NULL, (i - 1)::int,
+                   NULL, 1
+            FROM metric_rollups r CROSS JOIN LATERAL unnest(r.histogram) WITH ORDINALITY AS u(x, i)
+            WHERE (SELECT n FROM samples) > \(limit)
+              AND hour >= \(hoursFrom) AND hour < \(hoursTo) AND name = ANY(\(percentileNames)::text[])
+              AND (\(platform)::text IS NULL OR platform = \(platform)) AND x <> 0
+            GROUP BY GROUPING SETS ((platform, name, i), (name, i))
+            UNION ALL
+            SELECT 'exact', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL,
                    percentile_cont(0.95) WITHIN GROUP (ORDER BY value), 1
             FROM metric_events
             WHERE (SELECT n FROM samples) <= \(limit)
               AND name = ANY(\(percentileNames)::text[]) AND occurred_at >= \(since) AND occurred_at < \(until) AND (\(platform)::text IS NULL OR platform = \(platform))
             GROUP BY GROUPING SETS ((platform, name), (name))
             UNION ALL
-            SELECT 'bucket', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL, NULL,
+            SELECT 'bucket', platform, grouping(platform) = 1, name, count(*), NULL, NULL, NULL,
                    tocsin_histogram_bucket(value), NULL, sign
             FROM edge_events
             WHERE (SELECT n FROM samples) > \(limit) AND name = ANY(\(percentileNames)::text[])
@@ -145,8 +154,7 @@ extension MetricEventRepository {
         var exact: [SummaryParts.Key: Double] = [:]
         for row in rows {
             switch try row.decode("part", as: String.self) {
-            case "hours": try parts.add(row, histogram: try row.decode("histogram", as: [Int]?.self))
-            case "edges": try parts.add(row, histogram: nil)
+            case "hours", "edges": try parts.add(row)
             case "exact": exact[try SummaryParts.key(row)] = try row.decode("p95", as: Double?.self)
             default: try parts.addBucket(row)
             }
@@ -178,7 +186,7 @@ extension MetricEventRepository {
 
         /// A row of rollups or events, added or (sign -1) taken away; the
         /// events taken away leave the bounds as the rollups had them.
-        mutating func add(_ row: PostgresRow, histogram: [Int]?) throws {
+        mutating func add(_ row: PostgresRow) throws {
             let key = try Self.key(row)
             let sign: Int = try row.decode("sign")
             var part = parts[key] ?? Part()
@@ -187,9 +195,6 @@ extension MetricEventRepository {
             if sign > 0 {
                 part.min = Swift.min(part.min, try row.decode("lo", as: Double?.self) ?? .infinity)
                 part.max = Swift.max(part.max, try row.decode("hi", as: Double?.self) ?? -.infinity)
-            }
-            if let histogram {
-                for (i, n) in histogram.enumerated() where i < part.histogram.count { part.histogram[i] += n }
             }
             parts[key] = part
         }
