@@ -161,3 +161,31 @@ struct PostgresQueryTests {
         }
     }
 }
+
+@Suite("The fault proxy of the tests")
+struct FaultProxyTests {
+    @Test("a second stop, after the listening socket's number is someone else's, touches nothing")
+    func secondStopTouchesNothing() async throws {
+        // Until the listener's number, once closed, is free for a socket of ours
+        // (another thread of the test process may take it first).
+        for _ in 0..<20 {
+            let proxy = try FaultProxy(upstreamPort: 9)
+            let number = proxy.listeningDescriptor
+            proxy.stop()
+            for _ in 0..<500 where !proxy.isClosed { try await Task.sleep(for: .milliseconds(10)) }
+            #expect(proxy.isClosed)
+            var pair: [Int32] = [0, 0]
+            #expect(socketpair(AF_UNIX, Int32(SOCK_STREAM.rawValue), 0, &pair) == 0)
+            defer { close(pair[0]); close(pair[1]) }
+            // The lowest free numbers: one of the pair's, when nothing took it first.
+            guard let mine = pair.firstIndex(of: number) else { continue }
+            proxy.stop()
+            var byte: UInt8 = 7
+            #expect(send(pair[mine], &byte, 1, Int32(MSG_NOSIGNAL)) == 1, "the second stop shut down descriptor \(number)")
+            var back: UInt8 = 0
+            #expect(recv(pair[1 - mine], &back, 1, Int32(MSG_DONTWAIT)) == 1 && back == 7)
+            return
+        }
+        Issue.record("the listener's number was never free to reuse")
+    }
+}

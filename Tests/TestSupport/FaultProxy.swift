@@ -19,6 +19,9 @@ public final class FaultProxy: Sendable {
         var cuts = 0
         var latency: Double = 0
         var stopped = false
+        /// The accept loop has closed the listening socket: its number may
+        /// belong to someone else now.
+        var closed = false
     }
 
     public init(upstreamPort: Int) throws {
@@ -53,6 +56,12 @@ public final class FaultProxy: Sendable {
         state.withLock { $0.latency = seconds }
     }
 
+    /// The accept loop has ended and closed the listening socket.
+    public var isClosed: Bool { state.withLock { $0.closed } }
+
+    /// The listening socket's descriptor number (closed once `isClosed`).
+    public var listeningDescriptor: Int32 { listener }
+
     /// How many connections have been cut.
     public var cuts: Int { state.withLock { $0.cuts } }
 
@@ -60,14 +69,25 @@ public final class FaultProxy: Sendable {
     /// the accept loop) and closed by the accept loop itself: closing it here
     /// would let the loop call accept() on a descriptor number the process
     /// may already have reused — another server's listening socket, whose
-    /// connections it would then take and drop.
+    /// connections it would then take and drop. For the same reason a second
+    /// stop, or a stop after the loop ended on its own, touches nothing: a
+    /// shutdown of a reused number would cut another server's connection
+    /// (seen as "Empty reply from server" in a test running beside).
     public func stop() {
-        state.withLock { $0.stopped = true }
-        shutdown(listener, Int32(SHUT_RDWR))
+        state.withLock { s in
+            guard !s.stopped else { return }
+            s.stopped = true
+            if !s.closed { shutdown(listener, Int32(SHUT_RDWR)) }
+        }
     }
 
     private func acceptLoop() {
-        defer { close(listener) }
+        defer {
+            state.withLock { s in
+                s.closed = true
+                close(listener)
+            }
+        }
         while true {
             let client = accept(listener, nil, nil)
             if client < 0 {
