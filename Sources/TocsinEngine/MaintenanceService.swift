@@ -25,11 +25,13 @@ public struct MaintenanceService: Service, CustomStringConvertible {
             while !Task.isCancelled {
                 do {
                     let report = try await store.maintenance.run(policy)
-                    if report.partitionsCreated > 0 || report.partitionsDropped > 0 || report.rowsPruned > 0 {
+                    if report.partitionsCreated > 0 || report.partitionsDropped > 0 || report.rowsPruned > 0
+                        || report.rollupRowsMerged > 0 {
                         logger.info("maintenance done", metadata: [
                             "partitions.created": "\(report.partitionsCreated)",
                             "partitions.dropped": "\(report.partitionsDropped)",
                             "rows.deleted": "\(report.rowsDeleted.filter { $0.value > 0 })",
+                            "rollups.merged": "\(report.rollupRowsMerged)",
                         ])
                     }
                     if !report.deferred.isEmpty {

@@ -14,4 +14,7 @@ enum LockNamespace {
     static let configuration: Int32 = 0x7463_0004
     /// Resolving external alerts nobody re-posted (id 0).
     static let externalAlerts: Int32 = 0x7463_0005
+    /// Leases of `metric_rollups` shards (id = shard, 0..<16): ingestion
+    /// holds one, rollup compaction all (`MetricEventRepository.leaseShard`).
+    static let rollupShard: Int32 = 0x7463_0006
 }

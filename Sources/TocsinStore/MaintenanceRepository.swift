@@ -49,6 +49,8 @@ public struct MaintenanceRepository: Sendable {
         public var partitionsDropped = 0
         /// Rows deleted, by table.
         public var rowsDeleted: [String: Int] = [:]
+        /// `metric_rollups` rows merged into their hour's shard 0.
+        public var rollupRowsMerged = 0
         /// Steps that gave way to a lock held by someone else (run next round).
         public var deferred: [String] = []
         /// False when another worker was doing the work.
@@ -59,7 +61,7 @@ public struct MaintenanceRepository: Sendable {
 
     /// The advisory lock ids in the partitions namespace: one for partition
     /// work, one for row deletion, so two workers never do the same step.
-    enum Step: Int32 { case partitions = 0, rows = 1 }
+    enum Step: Int32 { case partitions = 0, rows = 1, rollups = 2 }
 
     public func run(_ policy: Policy) async throws -> Report {
         var report = Report()
@@ -68,6 +70,14 @@ public struct MaintenanceRepository: Sendable {
         ]
         for (table, column, days) in partitioned {
             try await maintainPartitions(table: table, column: column, days: days, policy: policy, report: &report)
+        }
+        // Past hours' rollup shards merged, so reads of them read one row
+        // per hour, name and platform.
+        for _ in 0..<policy.maxBatches {
+            guard let merged = try await step(.rollups, "compact metric_rollups", policy, &report, {
+                try MetricEventRepository.compactRollups(hours: 6, connection: $0)
+            }), merged > 0 else { break }
+            report.rollupRowsMerged += merged
         }
         for target in deletions(policy) {
             var batches = 0

@@ -121,7 +121,7 @@ public struct Store: Sendable, CustomStringConvertible {
         self.config = ConfigRepository(database: database)
         self.apiKeys = APIKeyRepository(database: database)
         self.sessions = SessionRepository(database: database)
-        self.events = MetricEventRepository(database: database)
+        self.events = MetricEventRepository(database: database, announcer: EventAnnouncer(pool: primary, logger: logger))
         self.rules = RuleRepository(database: database, config: config)
         self.evaluations = EvaluationRepository(database: database, config: config)
         self.alerts = AlertRepository(database: database, config: config)

@@ -70,7 +70,9 @@ bench_sql "CHECKPOINT" >/dev/null
 
 # (b) HTTP
 port=$(free_port)
-bench_start serve PORT="$port" -- serve
+# The default ingest limit (100 requests/s per key) is below what this
+# machine's server takes in: the figure is the server's, not the limiter's.
+bench_start serve PORT="$port" RATE_LIMITS=ingest=0,read=0,alerts=0,admin=0 -- serve
 serve_pid=$BENCH_LAST_PID
 bench_wait_ready "$port" "$serve_pid" serve
 bench_log "(b) posting $N events to http://127.0.0.1:$port/api/metrics (1,000 per request, 4 connections)"
