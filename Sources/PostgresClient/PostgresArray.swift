@@ -4,21 +4,30 @@ extension Array: PostgresEncodable where Element: PostgresEncodable {
     /// An array literal: `{"a","b",NULL}`; bind it to a typed cast such as
     /// `$1::text[]`.
     public var postgresText: String? {
-        var out = "{"
+        // Built as UTF-8 bytes: elements without a quote or backslash (nearly
+        // all) are copied whole.
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(count * 12 + 2)
         for (i, element) in enumerated() {
-            if i > 0 { out += "," }
+            if i > 0 { out.append(UInt8(ascii: ",")) }
             guard let text = element.postgresText else {
-                out += "NULL"
+                out.append(contentsOf: "NULL".utf8)
                 continue
             }
-            out += "\""
-            for ch in text.unicodeScalars {
-                if ch == "\"" || ch == "\\" { out += "\\" }
-                out.unicodeScalars.append(ch)
+            out.append(UInt8(ascii: "\""))
+            let utf8 = text.utf8
+            if utf8.contains(where: { $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+                for byte in utf8 {
+                    if byte == UInt8(ascii: "\"") || byte == UInt8(ascii: "\\") { out.append(UInt8(ascii: "\\")) }
+                    out.append(byte)
+                }
+            } else {
+                out.append(contentsOf: utf8)
             }
-            out += "\""
+            out.append(UInt8(ascii: "\""))
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
