@@ -131,7 +131,9 @@ public struct EventBatchParser: Sendable {
             var value: Double = 1
             var occurredAt: Date?
             var labels: [MetricEvent.Label] = []
-            var seen: Set<String> = []
+            // The known fields seen, one bit each (an unknown field is an
+            // issue whether or not it repeats).
+            var seen: UInt8 = 0
             s.skipWhitespace()
             if s.peek() == UInt8(ascii: "}") {
                 s.advance()
@@ -142,10 +144,12 @@ public struct EventBatchParser: Sendable {
                     s.skipWhitespace()
                     guard try s.next() == UInt8(ascii: ":") else { throw s.malformed("expected ':'", back: 1) }
                     s.skipWhitespace()
-                    if !seen.insert(key).inserted {
+                    let bit = Self.fieldBit(key)
+                    if seen & bit != 0 {
                         report(ValidationIssue(index: index, field: key, reason: "the field appears twice"))
                         try s.skipValue()
                     } else {
+                        seen |= bit
                         switch key {
                         case "name":
                             if s.peek() == UInt8(ascii: "\"") {
@@ -225,7 +229,7 @@ public struct EventBatchParser: Sendable {
                     report(ValidationIssue(index: index, field: "value",
                                            reason: "latencies and durations are seconds from 0 to 31536000 (365 days)"))
                 }
-            } else if !seen.contains("name") {
+            } else if seen & Self.fieldBit("name") == 0 {
                 report(ValidationIssue(index: index, field: "name", reason: "is required"))
             }
             if let occurredAt {
@@ -238,6 +242,17 @@ public struct EventBatchParser: Sendable {
             }
             if total == issuesBefore, let name {
                 events.append(MetricEvent(name: name, platform: platform, value: value, occurredAt: occurredAt, labels: labels))
+            }
+        }
+
+        static func fieldBit(_ key: String) -> UInt8 {
+            switch key {
+            case "name": return 1
+            case "platform": return 2
+            case "value": return 4
+            case "occurred_at": return 8
+            case "labels": return 16
+            default: return 0
             }
         }
 
@@ -342,17 +357,21 @@ public struct EventBatchParser: Sendable {
         mutating func parseString() throws -> String {
             position += 1
             let start = position
-            // Fast path: no escapes.
+            // Fast path: no escapes; plain ASCII (nearly every string) needs
+            // no UTF-8 validation.
+            var high: UInt8 = 0
             while position < bytes.count {
                 let c = bytes[position]
                 if c == 0x22 {
                     let slice = UnsafeBufferPointer(rebasing: bytes[start..<position])
                     position += 1
+                    if high < 0x80 { return String(decoding: slice, as: UTF8.self) }
                     guard let text = String(validating: slice, as: UTF8.self) else {
                         throw malformed("string is not valid UTF-8")
                     }
                     return text
                 }
+                high |= c
                 if c == 0x5C { break }
                 if c < 0x20 { throw malformed("control character in a string") }
                 position += 1

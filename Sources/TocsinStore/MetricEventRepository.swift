@@ -68,7 +68,7 @@ public struct MetricEventRepository: Sendable {
             try Self.addRollups(rollups, connection: connection)
             return .stored(count)
         }
-        if case .stored = outcome { announcer.announce(events.lazy.map(\.name)) }
+        if case .stored = outcome { announcer.announce(rollups.keys.map(\.name)) }
         return outcome
     }
 
@@ -101,13 +101,10 @@ public struct MetricEventRepository: Sendable {
         for event in events {
             let time = (event.occurredAt ?? now).timeIntervalSince1970
             let key = RollupKey(hour: (time / 3600).rounded(.down) * 3600, name: event.name, platform: event.platform ?? "")
-            // Updated in place: a copy taken out and put back would copy the
-            // histogram's storage for every event.
-            if out[key] == nil {
-                out[key] = Rollup(histogram: MetricName.isNonNegative(event.name)
-                    ? Array(repeating: 0, count: LatencyHistogram.bucketCount) : nil)
-            }
-            out[key]!.add(event.value)
+            // Updated in place, one lookup: a copy taken out and put back
+            // would copy the histogram's storage for every event.
+            out[key, default: Rollup(histogram: MetricName.isNonNegative(event.name)
+                ? Array(repeating: 0, count: LatencyHistogram.bucketCount) : nil)].add(event.value)
         }
         return out
     }

@@ -195,7 +195,9 @@ struct IngestConcurrencyTests {
                     #expect(stored == names.count)
                     received += n.payload.split(separator: ",").map(String.init)
                 }
-                #expect(received == names)
+                // Each name once (their order is not part of the contract).
+                #expect(received.count == names.count)
+                #expect(Set(received) == Set(names))
                 await listener.stop()
             }
         }
