@@ -40,7 +40,19 @@ public struct CheckRunner: Sendable {
             if let name = request.ruleName, targets.isEmpty {
                 failure = "no enabled rule named \(name)"
             }
-            for target in targets {
+            // The rules other than composites in batches (one transaction
+            // each, rather than one per rule), then the composites, each
+            // after the rules it reads.
+            let batched = targets.filter(\.rule.inputs.isEmpty)
+            let outcomes = try await evaluator.evaluate(batch: batched.map(\.id), trigger: .manual, force: true)
+            for target in batched {
+                switch outcomes[target.id] {
+                case .success(.evaluated(let groups, _, _)): results += groups
+                case .failure(let error): failure = failure ?? "\(error)"
+                default: break
+                }
+            }
+            for target in targets where !target.rule.inputs.isEmpty {
                 if case .evaluated(let groups, _, _) = try await evaluator.evaluate(ruleID: target.id, trigger: .manual, force: true) {
                     results += groups
                 }

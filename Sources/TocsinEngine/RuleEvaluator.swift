@@ -54,13 +54,17 @@ public struct RuleEvaluator: Sendable {
     /// and backs off while the others are evaluated; with the database
     /// unavailable every rule stays due. Returns each rule's outcome or
     /// error; throws only when cancelled.
-    public func evaluate(batch ruleIDs: [Int32]) async throws -> [Int32: Result<EvaluationRepository.Outcome, any Error>] {
+    ///
+    /// `trigger` and `force` as for one rule (manual checks force).
+    public func evaluate(batch ruleIDs: [Int32], trigger: EvaluationTrigger = .schedule, force: Bool = false)
+        async throws -> [Int32: Result<EvaluationRepository.Outcome, any Error>]
+    {
         var out: [Int32: Result<EvaluationRepository.Outcome, any Error>] = [:]
         for start in stride(from: 0, to: ruleIDs.count, by: EvaluationRepository.batchLimit) {
             let ids = Array(ruleIDs[start..<min(ruleIDs.count, start + EvaluationRepository.batchLimit)])
             do {
                 let outcomes = try await store.evaluations.evaluateBatch(
-                    ruleIDs: ids, trigger: .schedule, workerID: workerID, pause: pauseInsideTransaction)
+                    ruleIDs: ids, trigger: trigger, force: force, workerID: workerID, pause: pauseInsideTransaction)
                 for (id, outcome) in outcomes {
                     if case .evaluated(_, let durationMs, _) = outcome {
                         record(outcome, seconds: durationMs / 1000)
@@ -77,7 +81,7 @@ public struct RuleEvaluator: Sendable {
             } catch {
                 for id in ids {
                     do {
-                        out[id] = .success(try await evaluate(ruleID: id, trigger: .schedule))
+                        out[id] = .success(try await evaluate(ruleID: id, trigger: trigger, force: force))
                     } catch is CancellationError {
                         throw CancellationError()
                     } catch {

@@ -84,31 +84,46 @@ public struct EvaluationRepository: Sendable {
     /// share of the shared ones. Any failure rolls the whole batch back,
     /// leaving every rule due; the caller then evaluates them one at a time,
     /// which records a failing rule's failure against that rule alone.
-    public func evaluateBatch(ruleIDs: [Int32], trigger: EvaluationTrigger, workerID: String,
+    ///
+    /// With `force` (manual checks), as `evaluate(force:)`: the due times
+    /// are not checked and the locks are waited for, taken in id order (two
+    /// forced batches cannot deadlock; every other evaluation only tries).
+    public func evaluateBatch(ruleIDs: [Int32], trigger: EvaluationTrigger, force: Bool = false, workerID: String,
                               pause: Duration? = nil) async throws -> [Int32: Outcome] {
         precondition(ruleIDs.count <= Self.batchLimit, "a batch holds at most \(Self.batchLimit) rules")
         let config = self.config
         let ids = Array(Set(ruleIDs)).sorted()
         return try await database.transaction { connection in
             try connection.query("SELECT set_config('statement_timeout', \(Self.statementTimeout), true)")
-            let locked: [Int32] = try connection.query(
-                """
-                SELECT array_agg(id ORDER BY id) AS ids FROM unnest(\(ids)::int4[]) AS t(id)
-                WHERE pg_try_advisory_xact_lock(\(LockNamespace.ruleEvaluation)::int4, id)
-                """)[0].decode("ids", as: [Int32]?.self) ?? []
+            let locked: [Int32]
+            if force {
+                try connection.query(
+                    """
+                    SELECT count(pg_advisory_xact_lock(\(LockNamespace.ruleEvaluation)::int4, id))
+                    FROM unnest(\(ids)::int4[]) AS t(id)
+                    """)
+                locked = ids
+            } else {
+                locked = try connection.query(
+                    """
+                    SELECT array_agg(id ORDER BY id) AS ids FROM unnest(\(ids)::int4[]) AS t(id)
+                    WHERE pg_try_advisory_xact_lock(\(LockNamespace.ruleEvaluation)::int4, id)
+                    """)[0].decode("ids", as: [Int32]?.self) ?? []
+            }
             var outcomes = Dictionary(uniqueKeysWithValues: ids.map { ($0, Outcome.busy) })
             for id in locked { outcomes[id] = .notDue }
             let rows = try connection.query(
                 """
                 SELECT \(Self.readColumns) FROM alert_rules r
-                WHERE id = ANY(\(locked)::int4[]) AND enabled AND cardinality(input_rules) = 0 AND next_due_at <= now()
+                WHERE id = ANY(\(locked)::int4[]) AND enabled AND cardinality(input_rules) = 0
+                  AND (\(force) OR next_due_at <= now())
                 ORDER BY id
                 """)
             let started = ContinuousClock.now
             var evaluations: [(read: ReadRule, evaluation: Evaluation, own: Duration)] = []
             for row in rows {
                 let read = try ReadRule(row, trigger: trigger)
-                guard read.due else { continue }
+                guard force || read.due else { continue }
                 let begin = ContinuousClock.now
                 var evaluation = Evaluation(
                     rule: read.rule, ruleID: read.ruleID, now: read.now, actor: "worker:" + workerID, connection: connection,

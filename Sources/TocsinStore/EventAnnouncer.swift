@@ -9,11 +9,15 @@ import Synchronization
 /// transaction: PostgreSQL serializes the commits of every transaction that
 /// sent a NOTIFY (one database-wide lock, held through the commit's WAL
 /// flush), which made concurrent ingestion commit one at a time instead of
-/// together. Announcements coalesce: while one is being sent, the names of
-/// batches committed meanwhile are collected and go out in the next, so a
-/// process has at most one in flight. Each is its own tiny transaction with
-/// `synchronous_commit` off (a notification is not durable anyway; nothing
-/// waits for a disk flush).
+/// together. Announcements coalesce: while one is being sent, and for
+/// `spacing` after it started, the names of batches committed meanwhile are
+/// collected and go out together in the next, so a process sends at most one
+/// at a time and at most one per `spacing` (the first after a quiet spell
+/// goes at once). Each is its own tiny transaction with `synchronous_commit`
+/// off (a notification is not durable anyway; nothing waits for a disk
+/// flush). Without the spacing, a busy ingest stream made one announcement
+/// — a transaction here and an early-evaluation update in every worker —
+/// per batch.
 ///
 /// What this gives up: a process killed between a batch's commit and its
 /// announcement (or a database unreachable at that moment) loses the early
@@ -31,10 +35,15 @@ final class EventAnnouncer: Sendable {
     private let state = Mutex(State())
     private let send: @Sendable ([String]) async throws -> Void
     private let logger: Logger
+    let spacing: Duration
+
+    /// The least time between two announcements' starts.
+    static let defaultSpacing: Duration = .milliseconds(10)
 
     /// `send` delivers one statement's payloads (tests observe it).
-    init(logger: Logger, send: @escaping @Sendable ([String]) async throws -> Void) {
+    init(logger: Logger, spacing: Duration = defaultSpacing, send: @escaping @Sendable ([String]) async throws -> Void) {
         self.logger = logger
+        self.spacing = spacing
         self.send = send
     }
 
@@ -64,7 +73,11 @@ final class EventAnnouncer: Sendable {
     }
 
     private func drain() async {
+        var started: ContinuousClock.Instant?
         while true {
+            if let started, ContinuousClock.now < started + spacing {
+                try? await Task.sleep(until: started + spacing, clock: .continuous)
+            }
             let names = state.withLock { state -> [String] in
                 let names = state.pending
                 state.pending = []
@@ -73,6 +86,7 @@ final class EventAnnouncer: Sendable {
                 return names
             }
             guard !names.isEmpty else { return }
+            started = ContinuousClock.now
             do {
                 try await send(Self.payloads(names))
             } catch {

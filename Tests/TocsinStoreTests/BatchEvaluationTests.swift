@@ -143,6 +143,50 @@ struct BatchEvaluationTests {
         }
     }
 
+    @Test("a forced batch (run checks now) evaluates rules not due, waits for a lock another transaction holds, skips disabled ones")
+    func forced() async throws {
+        try await withTestDatabase { db in
+            try await db.withPoolAndStore { pool, store in
+                try await store.rules.apply(try defaultRuleFile(), appliedBy: "test", source: "test")
+                let ids = try await Self.ids(pool)
+                try await pool.query("UPDATE alert_rules SET next_due_at = now() + interval '1 hour'")
+                try await pool.query("UPDATE alert_rules SET enabled = false WHERE name = 'high_webhook_latency'")
+                let held = ids["token_refresh_failures"]!
+                let holder = try await blocking { try PostgresConnection.connect(db.url) }
+                try await blocking {
+                    try holder.execute(script: "BEGIN")
+                    _ = try holder.tryAdvisoryTransactionLock(namespace: 0x7463_0003, id: held)
+                }
+                let batch = Task {
+                    try await store.evaluations.evaluateBatch(ruleIDs: Array(ids.values), trigger: .manual, force: true,
+                                                              workerID: "check")
+                }
+                // The batch waits for the held lock: nothing of it is committed meanwhile.
+                #expect(try await eventually {
+                    try await pool.query(
+                        "SELECT count(*) AS n FROM pg_locks WHERE locktype = 'advisory' AND NOT granted")[0].decode("n", as: Int.self) == 1
+                })
+                #expect(try await pool.query("SELECT count(*) AS n FROM rule_evaluations")[0].decode("n", as: Int.self) == 0)
+                try await blocking {
+                    try holder.execute(script: "ROLLBACK")
+                    holder.close()
+                }
+                let outcomes = try await batch.value
+                #expect(outcomes[ids["high_webhook_latency"]!] == .notDue)
+                for name in ["high_error_rate", "token_refresh_failures", "oauth_failures"] {
+                    guard case .evaluated = outcomes[ids[name]!] else {
+                        Issue.record("\(name) was not evaluated: \(String(describing: outcomes[ids[name]!]))")
+                        continue
+                    }
+                }
+                let logged = try await pool.query(
+                    "SELECT rule_name, trigger FROM rule_evaluations ORDER BY 1"
+                ).map { "\(try $0.decode("rule_name", as: String.self))/\(try $0.decode("trigger", as: String.self))" }
+                #expect(logged == ["high_error_rate/manual", "oauth_failures/manual", "token_refresh_failures/manual"])
+            }
+        }
+    }
+
     @Test("a rule that fails in a batch fails alone: the others are evaluated, it records its error and backs off")
     func failureFallsBackToOneAtATime() async throws {
         let parsed = RuleFile.parse(yaml: """

@@ -148,7 +148,7 @@ struct IngestConcurrencyTests {
         let sent = Locked<[[String]]>([])
         let inFlight = Locked(0), most = Locked(0)
         let release = AsyncStream<Void>.makeStream()
-        let announcer = EventAnnouncer(logger: Logger(label: "test")) { payloads in
+        let announcer = EventAnnouncer(logger: Logger(label: "test"), spacing: .zero) { payloads in
             let now = inFlight.withLock { $0 += 1; return $0 }
             most.withLock { $0 = max($0, now) }
             let count = sent.withLock { $0.append(payloads); return $0.count }
@@ -174,6 +174,20 @@ struct IngestConcurrencyTests {
         announcer.announce(["e"])
         #expect(try await eventually { sent.value.count == 3 })
         #expect(sent.value.last == ["e"])
+    }
+
+    @Test("announcements are spaced: names announced within the spacing go together in the next")
+    func spacing() async throws {
+        let sent = Locked<[[String]]>([])
+        let announcer = EventAnnouncer(logger: Logger(label: "test"), spacing: .seconds(1)) { payloads in
+            sent.withLock { $0.append(payloads) }
+        }
+        announcer.announce(["a"])
+        #expect(try await eventually { sent.value.count == 1 })
+        announcer.announce(["b"])
+        announcer.announce(["c", "b"])
+        #expect(try await eventually { sent.value.count == 2 })
+        #expect(sent.value == [["a"], ["b,c"]])
     }
 
     @Test("an ingested batch is announced on tocsin_events after it committed, every name, beyond one payload's limit")
