@@ -44,7 +44,7 @@ if [ -z "${DATABASE_URL:-}" ]; then
 fi
 
 echo "building (release)…" >&2
-swift build -c release --product tocsin >&2
+swift build -c release --product tocsin --static-swift-stdlib >&2
 tocsin="$root/.build/release/tocsin"
 export LOG_FORMAT=${LOG_FORMAT:-text}
 

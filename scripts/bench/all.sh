@@ -6,7 +6,8 @@
 #   scripts/bench/all.sh --quick    smaller data and shorter runs (about 10
 #                                   minutes): a smoke run, not figures to report
 #
-# The release binary is built once (.build-bench) and handed to each script
+# The release binary is built once (.build-bench, statically linked with
+# the Swift runtime, as it is deployed) and handed to each script
 # as TOCSIN_BIN. Each script writes its figures (scripts/bench/figures.sh)
 # to a file this one prints at the end; their own reports and progress go to
 # stderr and are kept in the log directory printed on the first line.
@@ -31,7 +32,7 @@ load_before=$(cut -d' ' -f1-3 /proc/loadavg)
 ensure_packages "${BUILD_PACKAGES[@]}" curl python3
 ensure_swift
 echo "[all] building the release binary (.build-bench)" >&2
-(cd "$ROOT" && swift build -c release --product tocsin --scratch-path .build-bench) >"$LOGS/build.log" 2>&1 \
+(cd "$ROOT" && swift build -c release --product tocsin --static-swift-stdlib --scratch-path .build-bench) >"$LOGS/build.log" 2>&1 \
     || { tail -n 40 "$LOGS/build.log" >&2; echo "[all] error: the release build failed" >&2; exit 1; }
 TOCSIN_BIN="$ROOT/.build-bench/release/tocsin"
 export TOCSIN_BIN TOCSIN_BENCH_FIGURES="$FIGURES"

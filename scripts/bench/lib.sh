@@ -68,8 +68,10 @@ bench_requirements() {
 }
 
 # bench_build — the release binary in .build-bench (never .build, which is
-# the developers'), or TOCSIN_BIN when it is set (scripts/bench/all.sh builds
-# once for every benchmark). Retried when a source file changes during the build.
+# the developers'), linked statically with the Swift runtime as
+# scripts/lib/cluster.sh and scripts/run.sh build it (the deployed kind, and
+# faster under load than the dynamically linked one), or TOCSIN_BIN when it
+# is set (scripts/bench/all.sh builds once for every benchmark). Retried when a source file changes during the build.
 # The binary, the migrations and the default rules are then copied into the
 # work directory, so that edits made to the checkout during the run do not
 # reach the benchmark half-way (MIGRATIONS_DIR points at the copy).
@@ -83,7 +85,7 @@ bench_build() {
     fi
     for attempt in 1 2 3; do
         bench_log "building the release binary (.build-bench; the first build takes several minutes)"
-        if (cd "$BENCH_ROOT" && swift build -c release --product tocsin --scratch-path .build-bench) >"$log" 2>&1; then
+        if (cd "$BENCH_ROOT" && swift build -c release --product tocsin --static-swift-stdlib --scratch-path .build-bench) >"$log" 2>&1; then
             built="$BENCH_ROOT/.build-bench/release"
             bench_install_binary "$built"
             return 0
