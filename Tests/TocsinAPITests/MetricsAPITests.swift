@@ -481,6 +481,18 @@ struct RollupTests {
                 let api = try #require((summary["totals"] as? [String: Any])?["api"] as? [String: Any])
                 let estimate = try #require(api["p95_latency_s"] as? Double)
                 #expect(abs(estimate - exact) / exact < 0.05, "estimate \(estimate), exact \(exact)")
+                // Each platform's too, from its own buckets.
+                let groups = try #require(summary["platforms"] as? [[String: Any]], "\(summary)")
+                for platform in ["tiktok", "instagram"] {
+                    let group = try #require(groups.first { $0["platform"] as? String == platform }, "\(groups)")
+                    let exactHere: Double = try await db.withPool(size: 1) { pool in
+                        try await pool.query(
+                            "SELECT percentile_cont(0.95) WITHIN GROUP (ORDER BY value) AS p FROM metric_events WHERE platform = \(platform)"
+                        )[0].decode("p")
+                    }
+                    let here = try #require((group["api"] as? [String: Any])?["p95_latency_s"] as? Double, "\(group)")
+                    #expect(abs(here - exactHere) / exactHere < 0.05, "\(platform): estimate \(here), exact \(exactHere)")
+                }
             }
         }
     }
