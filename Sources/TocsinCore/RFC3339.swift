@@ -89,14 +89,7 @@ public enum RFC3339 {
 
     /// Appends `format(date)`'s bytes to `bytes`, without making a string.
     public static func append(_ date: Date, to bytes: inout [UInt8]) {
-        let t = date.timeIntervalSince1970
-        let seconds = t.isNaN ? 0 : min(max(t, formattable.lowerBound), formattable.upperBound)
-        var whole = Int(seconds.rounded(.down))
-        var micros = Int(((seconds - Double(whole)) * 1_000_000).rounded())
-        if micros >= 1_000_000 {
-            whole += 1
-            micros -= 1_000_000
-        }
+        let (whole, micros) = wholeSeconds(date)
         let days = whole >= 0 ? whole / 86_400 : -((-whole + 86_399) / 86_400)
         let secondOfDay = whole - days * 86_400
         let (y, m, d) = civilFromDays(days)
@@ -107,6 +100,22 @@ public enum RFC3339 {
         digits(secondOfDay / 60 % 60, 2, &bytes); bytes.append(0x3A)
         digits(secondOfDay % 60, 2, &bytes); bytes.append(0x2E)
         digits(micros, 6, &bytes); bytes.append(0x5A)
+    }
+
+    /// `date` as the whole seconds from the Unix epoch and the microseconds
+    /// after them (0..<10⁶), rounded to the microsecond and clamped to the
+    /// years 1–9999: the instant `append` writes (and the binary COPY of
+    /// ingestion stores).
+    public static func wholeSeconds(_ date: Date) -> (seconds: Int, micros: Int) {
+        let t = date.timeIntervalSince1970
+        let seconds = t.isNaN ? 0 : min(max(t, formattable.lowerBound), formattable.upperBound)
+        var whole = Int(seconds.rounded(.down))
+        var micros = Int(((seconds - Double(whole)) * 1_000_000).rounded())
+        if micros >= 1_000_000 {
+            whole += 1
+            micros -= 1_000_000
+        }
+        return (whole, micros)
     }
 
     /// `value` (0 ≤ value < 10^width) in exactly `width` decimal digits.

@@ -64,7 +64,8 @@ public struct MetricEventRepository: Sendable {
                     return .replayed(try row.decode("accepted"))
                 }
             }
-            try connection.copyIn("COPY metric_events (occurred_at, name, platform, value, labels) FROM STDIN", data: data)
+            try connection.copyIn("COPY metric_events (occurred_at, name, platform, value, labels) FROM STDIN (FORMAT binary)",
+                                  data: data)
             try Self.addRollups(rollups, connection: connection)
             return .stored(count)
         }
@@ -236,14 +237,15 @@ public struct MetricEventRepository: Sendable {
     }
 
     static func copyData(_ events: [MetricEvent], now: Date) -> [UInt8] {
-        var builder = CopyTextBuilder(reservingCapacity: events.count * 96)
+        var builder = CopyBinaryBuilder(reservingCapacity: events.count * 80)
         for event in events {
-            builder.appendUnescaped { RFC3339.append(event.occurredAt ?? now, to: &$0) }
+            builder.beginRow(fields: 5)
+            let (seconds, micros) = RFC3339.wholeSeconds(event.occurredAt ?? now)
+            builder.appendTimestamp(unixSeconds: seconds, micros: micros)
             builder.append(event.name)
             builder.append(event.platform)
             builder.append(event.value)
-            builder.append(event.labels.isEmpty ? "{}" : event.labelsJSON)
-            builder.endRow()
+            builder.appendJSONB(event.labels.isEmpty ? "{}" : event.labelsJSON)
         }
         return builder.bytes
     }

@@ -98,33 +98,49 @@ struct PoolTests {
         await server.destroy()
     }
 
-    @Test("COPY FROM STDIN loads rows with escapes and NULLs")
+    @Test("binary COPY FROM STDIN loads timestamps, text, NULLs, doubles and jsonb exactly")
     func copy() async throws {
         try await withTestDatabase(migrated: false) { db in
             try await db.withPool { pool in
-                try await pool.query("CREATE TABLE t (id int, v text, d double precision)")
-                var builder = CopyTextBuilder()
+                try await pool.query("CREATE TABLE t (id int, at timestamptz, v text, d double precision, j jsonb)")
+                // Before and after 2000-01-01 (PostgreSQL's epoch), with microseconds, and the years 1 and 9999.
+                let instants: [(Int, Int, String)] = [
+                    (0, 0, "1970-01-01 00:00:00+00"), (946_684_800, 1, "2000-01-01 00:00:00.000001+00"),
+                    (946_684_799, 999_999, "1999-12-31 23:59:59.999999+00"), (1_796_000_000, 42, "2026-11-30 00:53:20.000042+00"),
+                    (-62_135_596_800, 0, "0001-01-01 00:00:00+00"), (253_402_300_799, 500_000, "9999-12-31 23:59:59.5+00"),
+                ]
+                let doubles = [0.0, -0.0, 1.0 / 3, -1e300, 5e-324, 1e12]
+                var builder = CopyBinaryBuilder()
                 for i in 0..<10_000 {
-                    builder.append(i)
+                    let (seconds, micros, _) = instants[i % instants.count]
+                    builder.beginRow(fields: 5)
+                    builder.append(Double(i))
+                    builder.appendTimestamp(unixSeconds: seconds, micros: micros)
                     builder.append(i % 7 == 0 ? nil : "row\t\(i)\n\\ \"q\" 🚨")
-                    builder.append(Double(i) / 3)
-                    builder.endRow()
+                    builder.append(doubles[i % doubles.count])
+                    builder.appendJSONB(#"{"k": "v\u00e9 \#(i)", "n": [1, 2]}"#)
                 }
                 let data = builder.bytes
-                let copied = try await pool.withTransaction { try $0.copyIn("COPY t (id, v, d) FROM STDIN", data: data) }
-                #expect(copied == 10_000)
-                let rows = try await pool.query("SELECT id, v FROM t WHERE id IN (7, 8) ORDER BY id")
-                #expect(try rows[0].decode("v", as: String?.self) == nil)
-                #expect(try rows[1].decode("v", as: String?.self) == "row\t8\n\\ \"q\" 🚨")
-                // A COPY that fails (bad data) leaves the connection usable and nothing stored.
-                var bad = CopyTextBuilder()
-                bad.append("not a number"); bad.append("x"); bad.append(1.0); bad.endRow()
-                let badData = bad.bytes
+                // The first column is declared int but sent as a double: refused, nothing stored.
                 await #expect(throws: PostgresError.self) {
-                    try await pool.withTransaction { try $0.copyIn("COPY t (id, v, d) FROM STDIN", data: badData) }
+                    try await pool.withTransaction { try $0.copyIn("COPY t (id, at, v, d, j) FROM STDIN (FORMAT binary)", data: data) }
                 }
-                let count = try await pool.query("SELECT count(*) AS n FROM t")
-                #expect(try count[0].decode("n", as: Int.self) == 10_000)
+                try await pool.query("ALTER TABLE t ALTER COLUMN id TYPE double precision")
+                let copied = try await pool.withTransaction { try $0.copyIn("COPY t (id, at, v, d, j) FROM STDIN (FORMAT binary)", data: data) }
+                #expect(copied == 10_000)
+                let rows = try await pool.query(
+                    """
+                    SELECT id::int AS id, at AT TIME ZONE 'UTC' AS at, v, d::text AS d, j::text AS j FROM t
+                    WHERE id < 12 ORDER BY id
+                    """)
+                for (i, row) in rows.enumerated() {
+                    let want = instants[i % instants.count].2.replacingOccurrences(of: "+00", with: "")
+                    #expect(try row.decode("at", as: String.self) == want, "row \(i)")
+                    #expect(try row.decode("v", as: String?.self) == (i % 7 == 0 ? nil : "row\t\(i)\n\\ \"q\" 🚨"))
+                    #expect(try row.decode("d", as: String.self) == ["0", "-0", "0.3333333333333333", "-1e+300", "5e-324", "1000000000000"][i % 6])
+                    #expect(try row.decode("j", as: String.self) == #"{"k": "vé \#(i)", "n": [1, 2]}"#)
+                }
+                #expect(rows.count == 12)
             }
         }
     }
