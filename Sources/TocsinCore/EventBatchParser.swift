@@ -259,7 +259,6 @@ public struct EventBatchParser: Sendable {
         mutating func parseLabels(_ s: inout Scanner, index: Int) throws -> [MetricEvent.Label] {
             s.advance()  // {
             var labels: [MetricEvent.Label] = []
-            var keys: Set<String> = []
             var reportedCount = false
             s.skipWhitespace()
             if s.peek() == UInt8(ascii: "}") {
@@ -273,7 +272,8 @@ public struct EventBatchParser: Sendable {
                 s.skipWhitespace()
                 guard try s.next() == UInt8(ascii: ":") else { throw s.malformed("expected ':'", back: 1) }
                 s.skipWhitespace()
-                let field = "labels." + key
+                // Built only for a report: most labels have none.
+                var field: String { "labels." + key }
                 if s.peek() == UInt8(ascii: "\"") {
                     let value = try s.parseString()
                     if key.isEmpty {
@@ -285,7 +285,11 @@ public struct EventBatchParser: Sendable {
                         // Scalars, as the schema's maxLength: one Character can be any number of them.
                         report(ValidationIssue(index: index, field: String(field.prefix(80)),
                                                reason: "label names and values are at most \(limits.maxLabelLength) characters"))
-                    } else if !keys.insert(key).inserted {
+                    } else if reportedCount {
+                        // Over the limit: the batch is refused; no more checks
+                        // (a linear one per label would be quadratic here).
+                    } else if labels.contains(where: { $0.key == key }) {
+                        // At most maxLabels to look through.
                         report(ValidationIssue(index: index, field: field, reason: "the label appears twice"))
                     } else {
                         labels.append(.init(key: key, value: value))

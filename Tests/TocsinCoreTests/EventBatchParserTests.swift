@@ -115,6 +115,13 @@ struct EventBatchParserTests {
         let long = String(repeating: "x", count: 257)
         #expect(!issues(#"{"name": "a", "labels": {"k": "\#(long)"}}"#).isEmpty)
         #expect(!issues(#"{"name": "a", "labels": {"": "v"}}"#).isEmpty)
+        // Far past the limit (a hostile body): one count issue, no issue per label after it.
+        let flood = (0..<50_000).map { #""k\#($0 % 40)": "v""# }.joined(separator: ",")
+        let flooded = issues(#"{"name": "a", "labels": {\#(flood)}}"#)
+        #expect(flooded.filter { $0.reason == "at most 32 labels" }.count == 1)
+        #expect(flooded.count == 1, "\(flooded.prefix(3))")
+        // A repeated label within the limit is reported as such.
+        #expect(issues(#"{"name": "a", "labels": {"k": "v", "j": "w", "k": "x"}}"#).first?.reason == "the label appears twice")
         let ok = (0..<32).map { #""k\#($0)": "\#(String(repeating: "v", count: 256))""# }.joined(separator: ",")
         guard case .valid = parse(#"{"name": "a", "labels": {\#(ok)}}"#) else {
             Issue.record("32 labels of 256 characters refused")
