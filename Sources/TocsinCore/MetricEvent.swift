@@ -29,14 +29,16 @@ public struct MetricEvent: Sendable, Equatable {
 
     /// The labels as a JSON object (keys in the order sent).
     public var labelsJSON: String {
-        var out = "{"
+        var out: [UInt8] = [UInt8(ascii: "{")]
+        out.reserveCapacity(2 + labels.count * 24)
         for (i, label) in labels.enumerated() {
-            if i > 0 { out += "," }
+            if i > 0 { out.append(UInt8(ascii: ",")) }
             JSONText.appendString(label.key, to: &out)
-            out += ":"
+            out.append(UInt8(ascii: ":"))
             JSONText.appendString(label.value, to: &out)
         }
-        return out + "}"
+        out.append(UInt8(ascii: "}"))
+        return String(decoding: out, as: UTF8.self)
     }
 }
 
@@ -102,23 +104,36 @@ public enum JSONText {
     }
 
     static func appendString(_ string: String, to out: inout String, quoted: Bool = true) {
-        if quoted { out += "\"" }
-        for scalar in string.unicodeScalars {
-            switch scalar {
-            case "\"": out += "\\\""
-            case "\\": out += "\\\\"
-            case "\n": out += "\\n"
-            case "\r": out += "\\r"
-            case "\t": out += "\\t"
-            default:
-                if scalar.value < 0x20 {
-                    let hex = String(scalar.value, radix: 16)
-                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
-                } else {
-                    out.unicodeScalars.append(scalar)
+        var bytes: [UInt8] = []
+        appendString(string, to: &bytes, quoted: quoted)
+        out += String(decoding: bytes, as: UTF8.self)
+    }
+
+    /// The JSON string literal of `string` as UTF-8: `"` and `\` escaped,
+    /// `\n`, `\r`, `\t`, other control characters as `\u00XX`; every other
+    /// byte (multi-byte characters included) as it is.
+    static func appendString(_ string: String, to out: inout [UInt8], quoted: Bool = true) {
+        if quoted { out.append(UInt8(ascii: "\"")) }
+        let utf8 = string.utf8
+        if !utf8.contains(where: { $0 < 0x20 || $0 == UInt8(ascii: "\"") || $0 == UInt8(ascii: "\\") }) {
+            out.append(contentsOf: utf8)
+        } else {
+            let hex = Array("0123456789abcdef".utf8)
+            for byte in utf8 {
+                switch byte {
+                case UInt8(ascii: "\""): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\"")])
+                case UInt8(ascii: "\\"): out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "\\")])
+                case 0x0A: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "n")])
+                case 0x0D: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "r")])
+                case 0x09: out.append(contentsOf: [UInt8(ascii: "\\"), UInt8(ascii: "t")])
+                case ..<0x20:
+                    out.append(contentsOf: Array("\\u00".utf8))
+                    out.append(hex[Int(byte >> 4)])
+                    out.append(hex[Int(byte & 0xF)])
+                default: out.append(byte)
                 }
             }
         }
-        if quoted { out += "\"" }
+        if quoted { out.append(UInt8(ascii: "\"")) }
     }
 }

@@ -220,3 +220,41 @@ struct FormatTests {
         }
     }
 }
+
+@Suite("JSON text of labels")
+struct JSONTextTests {
+    /// The escaping, scalar by scalar: what the byte-wise one must equal.
+    static func oracle(_ string: String) -> String {
+        var out = ""
+        for scalar in string.unicodeScalars {
+            switch scalar {
+            case "\"": out += "\\\""
+            case "\\": out += "\\\\"
+            case "\n": out += "\\n"
+            case "\r": out += "\\r"
+            case "\t": out += "\\t"
+            default:
+                if scalar.value < 0x20 {
+                    let hex = String(scalar.value, radix: 16)
+                    out += "\\u" + String(repeating: "0", count: 4 - hex.count) + hex
+                } else {
+                    out.unicodeScalars.append(scalar)
+                }
+            }
+        }
+        return out
+    }
+
+    @Test("escaping byte by byte gives what escaping scalar by scalar gives, and labels' JSON parses back to the labels")
+    func escaping() throws {
+        let alphabet: [Character] = ["a", "Z", "\"", "\\", "\n", "\r", "\t", "\u{1}", "\u{1F}", "\u{7F}", "é", "🚨", "/", " ", "\u{2028}"]
+        var generator = SystemRandomNumberGenerator()
+        for _ in 0..<2000 {
+            let text = String((0..<Int.random(in: 0...12, using: &generator)).map { _ in alphabet.randomElement(using: &generator)! })
+            #expect(JSONText.escaped(text) == Self.oracle(text), "\(text.debugDescription)")
+            let event = MetricEvent(name: "a", labels: [.init(key: "k" + text, value: text), .init(key: "plain", value: "v")])
+            let parsed = try #require(try JSONSerialization.jsonObject(with: Data(event.labelsJSON.utf8)) as? [String: String])
+            #expect(parsed == ["k" + text: text, "plain": "v"], "\(event.labelsJSON)")
+        }
+    }
+}
