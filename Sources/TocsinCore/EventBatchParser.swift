@@ -245,6 +245,12 @@ public struct EventBatchParser: Sendable {
             }
         }
 
+        /// Whether `text` has more than `limit` unicode scalars (counted only
+        /// when its UTF-8 is longer than that: a scalar is at least a byte).
+        static func scalarCount(_ text: String, over limit: Int) -> Bool {
+            text.utf8.count > limit && text.unicodeScalars.count > limit
+        }
+
         static func fieldBit(_ key: String) -> UInt8 {
             switch key {
             case "name": return 1
@@ -268,6 +274,7 @@ public struct EventBatchParser: Sendable {
             let limits = parser.limits
             while true {
                 guard s.peek() == UInt8(ascii: "\"") else { throw s.malformed("expected a label name") }
+                s.decodedNUL = false
                 let key = try s.parseString()
                 s.skipWhitespace()
                 guard try s.next() == UInt8(ascii: ":") else { throw s.malformed("expected ':'", back: 1) }
@@ -278,10 +285,10 @@ public struct EventBatchParser: Sendable {
                     let value = try s.parseString()
                     if key.isEmpty {
                         report(ValidationIssue(index: index, field: "labels", reason: "label names must not be empty"))
-                    } else if key.utf8.contains(0) || value.utf8.contains(0) {
+                    } else if s.decodedNUL {
                         report(ValidationIssue(index: index, field: String(field.prefix(80)),
                                                reason: "label names and values must not contain NUL (U+0000)"))
-                    } else if key.unicodeScalars.count > limits.maxLabelLength || value.unicodeScalars.count > limits.maxLabelLength {
+                    } else if Self.scalarCount(key, over: limits.maxLabelLength) || Self.scalarCount(value, over: limits.maxLabelLength) {
                         // Scalars, as the schema's maxLength: one Character can be any number of them.
                         report(ValidationIssue(index: index, field: String(field.prefix(80)),
                                                reason: "label names and values are at most \(limits.maxLabelLength) characters"))
@@ -316,6 +323,9 @@ public struct EventBatchParser: Sendable {
     struct Scanner {
         let bytes: UnsafeBufferPointer<UInt8>
         var position = 0
+        /// Set when a string decoded `\u0000`: the only way a NUL gets into
+        /// one (a raw one is refused as a control character).
+        var decodedNUL = false
 
         init(bytes: UnsafeBufferPointer<UInt8>) { self.bytes = bytes }
 
@@ -412,6 +422,7 @@ public struct EventBatchParser: Sendable {
                             throw malformed("unpaired surrogate")
                         }
                         guard let unicode = Unicode.Scalar(scalar) else { throw malformed("invalid \\u escape") }
+                        if scalar == 0 { decodedNUL = true }
                         out.append(contentsOf: Array(String(Character(unicode)).utf8))
                     default:
                         throw malformed("invalid escape", back: 1)
